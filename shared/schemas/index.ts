@@ -1,0 +1,4 @@
+export * from './discovery.ts';
+export * from './asset.ts';
+export * from './changes.ts';
+export * from './problem.ts';

@@ -1,0 +1,33 @@
+/**
+ * Runtime-neutral schema checks for values received over the wire. Uses TypeBox's interpreter
+ * (no code generation), so it also runs where `eval` is forbidden (UXP).
+ */
+import type { TSchema, Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+export interface SchemaIssue {
+  path: string;
+  message: string;
+}
+
+export type CheckResult<T> = { ok: true; value: T } | { ok: false; issues: SchemaIssue[] };
+
+/** Checks `value` against `schema`; at most `maxIssues` issues are reported. */
+export function checkSchema<S extends TSchema>(
+  schema: S,
+  value: unknown,
+  maxIssues = 5,
+): CheckResult<Static<S>> {
+  if (Value.Check(schema, value)) return { ok: true, value: value as Static<S> };
+  const issues: SchemaIssue[] = [];
+  for (const error of Value.Errors(schema, value)) {
+    issues.push({ path: error.instancePath || '/', message: error.message });
+    if (issues.length >= maxIssues) break;
+  }
+  return { ok: false, issues };
+}
+
+/** One line describing the issues, for error messages. */
+export function describeIssues(issues: SchemaIssue[]): string {
+  return issues.map((i) => `${i.path} ${i.message}`).join('; ');
+}
