@@ -1,0 +1,59 @@
+/**
+ * `buildApp(config)`: the companion as a fastify instance that never listens by itself, so
+ * tests drive it with `app.inject()` or listen on port 0. One process serves every role on one
+ * port, by route prefix: `/.well-known/`, the protocol API, `/iiif/`, `/agent/v1`, `/panel/`.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Config } from './config.ts';
+import { installProblemHandlers } from './http/problem.ts';
+import { redactPaths, requestSerializers } from './http/log.ts';
+import { wellKnownRoutes } from './routes/well-known.ts';
+import { SOFTWARE } from './software.ts';
+
+export interface BuildAppOptions {
+  /** Pino logger options or false; defaults to the configured level. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger:
+      options.logger ?? {
+        level: config.logLevel,
+        serializers: requestSerializers,
+        redact: redactPaths,
+        // Logs go to stderr: stdout carries the command's results.
+        stream: process.stderr,
+      },
+    bodyLimit: config.maxJsonBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+
+  installProblemHandlers(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Imagine protocol',
+        version: SOFTWARE.version,
+        description:
+          'The Imagine protocol as served by its reference implementation. Errors are ' +
+          'application/problem+json (RFC 9457) with a stable `code` (see docs/errors.md).',
+      },
+    },
+  });
+
+  const servesLibrary = config.role === 'library' || config.role === 'both';
+  if (servesLibrary) {
+    await app.register(wellKnownRoutes, { config });
+  }
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

@@ -1,0 +1,138 @@
+/**
+ * The one config module. Values come from, lowest first: the defaults below, the data folder's
+ * `config.json`, the environment (`IMAGINE_*`), then command-line flags. The result is
+ * validated against a schema and frozen; parts of the program get what they need passed in.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Type, { type Static } from 'typebox';
+import { ProtocolError } from '../shared/errors.ts';
+import { checkSchema, describeIssues } from '../shared/validate.ts';
+import { parseOrigin } from '../shared/origin.ts';
+
+export const ROLES = ['library', 'agent', 'both'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const defaults = Object.freeze({
+  dataDir: '.imagine',
+  host: '127.0.0.1',
+  port: 7420,
+  role: 'both' as Role,
+  demo: false,
+  /** Origin announced in discovery; derived from the request's Host when not set. */
+  publicOrigin: undefined as string | undefined,
+  logLevel: 'info' as Config['logLevel'],
+  /** Largest accepted upload, bytes (10 GiB). */
+  maxUploadBytes: 10 * 1024 ** 3,
+  /** Largest JSON request body, bytes (1 MiB). */
+  maxJsonBytes: 1024 * 1024,
+  /** Life of a signed download URL, seconds. */
+  signedUrlTtlSeconds: 300,
+  /** Clock skew allowed when checking signed URL expiry, seconds. */
+  clockSkewSeconds: 60,
+  /** Largest page a search returns. */
+  maxPageSize: 200,
+  /** Time to finish in-flight requests on shutdown, milliseconds. */
+  shutdownGraceMs: 10_000,
+});
+
+const ConfigSchema = Type.Object({
+  dataDir: Type.String({ minLength: 1 }),
+  host: Type.String({ minLength: 1, maxLength: 255 }),
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  role: Type.Union([Type.Literal('library'), Type.Literal('agent'), Type.Literal('both')]),
+  demo: Type.Boolean(),
+  publicOrigin: Type.Optional(Type.String()),
+  logLevel: Type.Union([
+    Type.Literal('fatal'),
+    Type.Literal('error'),
+    Type.Literal('warn'),
+    Type.Literal('info'),
+    Type.Literal('debug'),
+    Type.Literal('trace'),
+    Type.Literal('silent'),
+  ]),
+  maxUploadBytes: Type.Integer({ minimum: 1 }),
+  maxJsonBytes: Type.Integer({ minimum: 1024 }),
+  signedUrlTtlSeconds: Type.Integer({ minimum: 10, maximum: 86_400 }),
+  clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 600 }),
+  maxPageSize: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  shutdownGraceMs: Type.Integer({ minimum: 0 }),
+});
+
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+export type ConfigInput = Partial<Static<typeof ConfigSchema>>;
+
+const ENV: Record<string, { key: keyof ConfigInput; parse: (v: string) => unknown }> = {
+  IMAGINE_DATA: { key: 'dataDir', parse: String },
+  IMAGINE_HOST: { key: 'host', parse: String },
+  IMAGINE_PORT: { key: 'port', parse: toInteger },
+  IMAGINE_ROLE: { key: 'role', parse: String },
+  IMAGINE_PUBLIC_ORIGIN: { key: 'publicOrigin', parse: String },
+  IMAGINE_LOG_LEVEL: { key: 'logLevel', parse: String },
+  IMAGINE_MAX_UPLOAD_BYTES: { key: 'maxUploadBytes', parse: toInteger },
+};
+
+function toInteger(value: string): unknown {
+  return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+}
+
+export function configFromEnv(env: Record<string, string | undefined>): ConfigInput {
+  const out: Record<string, unknown> = {};
+  for (const [name, { key, parse }] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') out[key] = parse(value);
+  }
+  return out as ConfigInput;
+}
+
+function readConfigFile(dataDir: string): ConfigInput {
+  const path = join(dataDir, 'config.json');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ProtocolError('ERR_CONFIG_INVALID', `cannot read ${path}`, { cause: error });
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new Error('not a JSON object');
+    }
+    return parsed as ConfigInput;
+  } catch (error) {
+    throw new ProtocolError('ERR_CONFIG_INVALID', `${path} is not a JSON object`, { cause: error });
+  }
+}
+
+export interface LoadConfigOptions {
+  flags?: ConfigInput;
+  env?: Record<string, string | undefined>;
+  /** Directory a relative data folder is resolved against (default: the working directory). */
+  cwd?: string;
+  /** Read `<data>/config.json` (default true). */
+  readFile?: boolean;
+}
+
+/** Builds the validated, frozen configuration. Throws ERR_CONFIG_INVALID with every problem. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const flags = stripUndefined(options.flags ?? {});
+  const env = stripUndefined(configFromEnv(options.env ?? {}));
+  const dataDir = resolve(options.cwd ?? '.', flags.dataDir ?? env.dataDir ?? defaults.dataDir);
+  const file = options.readFile === false ? {} : stripUndefined(readConfigFile(dataDir));
+  const merged = { ...stripUndefined(defaults), ...file, ...env, ...flags, dataDir };
+  const checked = checkSchema(ConfigSchema, merged, 10);
+  if (!checked.ok) {
+    throw new ProtocolError('ERR_CONFIG_INVALID', `invalid configuration: ${describeIssues(checked.issues)}`);
+  }
+  const config = { ...checked.value };
+  if (config.publicOrigin !== undefined) {
+    config.publicOrigin = parseOrigin(config.publicOrigin, { allowInsecure: true });
+  }
+  return Object.freeze(config);
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
