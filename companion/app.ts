@@ -9,11 +9,24 @@ import type { Config } from './config.ts';
 import { installProblemHandlers } from './http/problem.ts';
 import { redactPaths, requestSerializers } from './http/log.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
+import { assetRoutes } from './routes/assets.ts';
+import { collectionRoutes } from './routes/collections.ts';
+import { changeRoutes } from './routes/changes.ts';
+import { openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
 
 export interface BuildAppOptions {
   /** Pino logger options or false; defaults to the configured level. */
   logger?: boolean | Record<string, unknown>;
+  /** Library services to use; opened from the config's data folder (and closed with the app) when absent. */
+  services?: LibraryServices;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The library this app serves (library and both roles). */
+    library?: LibraryServices;
+  }
 }
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -50,7 +63,21 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   const servesLibrary = config.role === 'library' || config.role === 'both';
   if (servesLibrary) {
+    const services =
+      options.services ??
+      (await openLibraryServices({
+        dataDir: config.dataDir,
+        command: 'imagine serve',
+        maxUploadBytes: config.maxUploadBytes,
+        signedUrlTtlSeconds: config.signedUrlTtlSeconds,
+        clockSkewSeconds: config.clockSkewSeconds,
+      }));
+    if (!options.services) app.addHook('onClose', async () => services.close());
+    app.decorate('library', services);
     await app.register(wellKnownRoutes, { config });
+    await app.register(assetRoutes, { config, services });
+    await app.register(collectionRoutes, { config, services });
+    await app.register(changeRoutes, { config, services });
   }
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

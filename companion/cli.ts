@@ -7,6 +7,8 @@ import { isProtocolError } from '../shared/errors.ts';
 import { ROLES } from './config.ts';
 import { SOFTWARE } from './software.ts';
 import { runServe } from './commands/serve.ts';
+import { runIngest } from './commands/ingest.ts';
+import { runTokensCreate, runUsersAdd } from './commands/users.ts';
 
 function port(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
@@ -39,6 +41,38 @@ export function buildProgram(): Command {
     .option('--demo', 'seed the demo library on first run')
     .option('--json', 'print the start-up line as JSON')
     .action(runServe);
+
+  program
+    .command('ingest')
+    .description('add image files and folders to the library (duplicates skipped; refused while a server holds the data folder)')
+    .argument('<paths...>', 'files or folders (walked recursively)')
+    .option('--data <dir>', 'data folder (default: $IMAGINE_DATA or ./.imagine)')
+    .option('--collection <name>', 'add the files to this collection (created when missing)')
+    .option('--public', 'make the collection readable without a token')
+    .option('--json', 'print the summary as JSON')
+    .action(runIngest);
+
+  const users = program.command('users').description('manage the library\'s users');
+  users
+    .command('add')
+    .description('add a user')
+    .argument('<name>', 'user name (a-z, 0-9, ".", "_", "-")')
+    .option('--data <dir>', 'data folder')
+    .option('--email <address>', 'e-mail address')
+    .option('--admin', 'may do everything')
+    .option('--grant <collection:permission...>', 'read or write on a collection id, e.g. abc123:write')
+    .option('--json', 'print the user as JSON')
+    .action(runUsersAdd);
+
+  const tokens = program.command('tokens').description('manage API tokens');
+  tokens
+    .command('create')
+    .description('create an API token for a user (printed as the last line, shown only once)')
+    .requiredOption('--user <name>', 'the user the token acts as')
+    .option('--label <text>', 'what the token is for')
+    .option('--data <dir>', 'data folder')
+    .option('--json', 'print the token as JSON')
+    .action(runTokensCreate);
 
   return program;
 }

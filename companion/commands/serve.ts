@@ -1,9 +1,9 @@
+import { mkdir } from 'node:fs/promises';
 import { loadConfig, type Role } from '../config.ts';
 import { closeOnSignals, startServer } from '../main.ts';
 import { endExiftool } from '../metadata/exiftool.ts';
-import { seedDemoImages } from '../demo/seed.ts';
-import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { ensureDemoLibrary } from '../demo/library.ts';
+import { openLibraryServices } from '../library/services.ts';
 
 export interface ServeFlags {
   data?: string;
@@ -20,14 +20,34 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     flags: { dataDir: flags.data, host: flags.host, port: flags.port, role: flags.role, demo: flags.demo },
   });
   await mkdir(config.dataDir, { recursive: true });
-  if (config.demo) {
-    await seedDemoImages(join(config.dataDir, 'demo-source'));
+  const servesLibrary = config.role !== 'agent';
+  const services = servesLibrary
+    ? await openLibraryServices({
+        dataDir: config.dataDir,
+        command: 'imagine serve',
+        maxUploadBytes: config.maxUploadBytes,
+        signedUrlTtlSeconds: config.signedUrlTtlSeconds,
+        clockSkewSeconds: config.clockSkewSeconds,
+      })
+    : undefined;
+  const shutdown = async () => {
+    await services?.close();
+    await endExiftool();
+  };
+  let server;
+  try {
+    if (services && config.demo) await ensureDemoLibrary(services, config.dataDir);
+    server = await startServer(config, { services });
+    await services?.lock.setUrl(server.url);
+  } catch (error) {
+    await shutdown();
+    throw error;
   }
-  const server = await startServer(config);
   const urls = {
     url: server.url,
     discovery: `${server.url}/.well-known/imagine`,
     openapi: `${server.url}/openapi.json`,
+    api: servesLibrary ? `${server.url}/api/v1` : undefined,
     dataDir: config.dataDir,
     role: config.role,
   };
@@ -35,13 +55,14 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     process.stdout.write(`${JSON.stringify(urls)}\n`);
   } else {
     process.stdout.write(
-      `Imagine ${config.role} listening on ${server.url}\n` +
+      `Imagine (${config.role}) listening on ${server.url}\n` +
         `  discovery  ${urls.discovery}\n` +
+        (urls.api ? `  api        ${urls.api}\n` : '') +
         `  openapi    ${urls.openapi}\n` +
         `  data       ${config.dataDir}\n`,
     );
   }
   closeOnSignals(server, () => {
-    endExiftool().finally(() => process.exit(0));
+    shutdown().finally(() => process.exit(0));
   });
 }

@@ -60,6 +60,7 @@ export const Asset = Type.Object(
     collections: Type.Array(Type.String({ maxLength: 100 })),
     thumbnail: Type.Union([Type.String(), Type.Null()], { description: 'Thumbnail URL.' }),
     iiif: Type.Union([Type.String(), Type.Null()], { description: 'IIIF Image API service base.' }),
+    deleted: Type.Optional(Type.String({ format: 'date-time', description: 'Set on a tombstone.' })),
     provenance: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }))),
   },
   { additionalProperties: true, $id: 'Asset' },

@@ -1,0 +1,460 @@
+/**
+ * The library: assets, versions and collections over the catalog, the blob store and the
+ * search index. Framework-free; the HTTP routes are thin wrappers around these methods.
+ *
+ * A new file (asset or version) is always: received into a temp file and hashed → probed →
+ * metadata read → thumbnail made → both adopted into the blob store → one catalog mutation.
+ * Until that mutation is on disk nothing is visible; a crash before it leaves at most an
+ * unreferenced blob, never a catalog entry without its file.
+ */
+import { copyFile, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { ProtocolError } from '../../shared/errors.ts';
+import type { AssetMetadata } from '../../shared/schemas/asset.ts';
+import { readMetadata } from '../metadata/read.ts';
+import { writeMetadata, validateMetadataChange } from '../metadata/write.ts';
+import { BlobStore, type StoredBlob } from './blob-store.ts';
+import type { Catalog, CatalogTransaction } from './catalog.ts';
+import { newId, versionId } from './ids.ts';
+import { probeImage, writeThumbnail } from './probe.ts';
+import {
+  currentVersion,
+  type AssetRecord,
+  type ChangeRecord,
+  type CollectionRecord,
+  type VersionRecord,
+} from './records.ts';
+import { SearchIndex, type SearchQuery, type SearchResult } from './search-index.ts';
+
+export interface NewFileOptions {
+  filename: string;
+  user?: string;
+  comment?: string;
+  /** Expected sha256 (hex) of the body, from Content-Digest or an upload's metadata. */
+  sha256?: string;
+  /** Exact expected size in bytes. */
+  size?: number;
+}
+
+export interface CreateAssetOptions extends NewFileOptions {
+  collection?: string;
+}
+
+export interface PushVersionOptions extends NewFileOptions {
+  /** The version the new one is based on (the If-Match value). */
+  ifMatch: string | undefined;
+}
+
+export interface CreateResult {
+  asset: AssetRecord;
+  /** true when identical content was already in the library: nothing was added. */
+  duplicate: boolean;
+}
+
+const FILENAME_MAX = 255;
+
+/** A safe display file name: no path, no control characters, bounded. */
+export function cleanFilename(input: string | undefined): string {
+  const base = (input ?? '').split(/[\\/]/).pop() ?? '';
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  if (!clean || clean === '.' || clean === '..') {
+    throw new ProtocolError('ERR_FILENAME_INVALID', 'a file name is required');
+  }
+  if (clean.length > FILENAME_MAX) {
+    throw new ProtocolError('ERR_FILENAME_INVALID', `file name longer than ${FILENAME_MAX} characters`);
+  }
+  return clean;
+}
+
+interface PreparedFile {
+  original: StoredBlob;
+  thumbnail?: StoredBlob;
+  mediaType: string;
+  width?: number;
+  height?: number;
+  metadata: AssetMetadata;
+  warnings: string[];
+}
+
+export class Library {
+  readonly catalog: Catalog;
+  readonly blobs: BlobStore;
+  readonly index = new SearchIndex();
+  readonly maxUploadBytes: number;
+  /** sha256 of every version of every live asset → asset id (exact-duplicate detection). */
+  #bySha = new Map<string, string>();
+
+  constructor(options: { catalog: Catalog; blobs: BlobStore; maxUploadBytes: number }) {
+    this.catalog = options.catalog;
+    this.blobs = options.blobs;
+    this.maxUploadBytes = options.maxUploadBytes;
+    this.index.rebuild(this.catalog.data.assets);
+    for (const asset of this.catalog.data.assets) this.#rememberHashes(asset);
+    this.catalog.onCommit((_changes, touched) => {
+      for (const asset of touched) {
+        this.index.upsert(asset);
+        if (asset.deleted) this.#forgetHashes(asset);
+        else this.#rememberHashes(asset);
+      }
+    });
+  }
+
+  #rememberHashes(asset: AssetRecord) {
+    if (asset.deleted) return;
+    for (const v of asset.versions) this.#bySha.set(v.sha256, asset.id);
+  }
+
+  #forgetHashes(asset: AssetRecord) {
+    for (const v of asset.versions) if (this.#bySha.get(v.sha256) === asset.id) this.#bySha.delete(v.sha256);
+  }
+
+  /** The live asset with this content, if any. */
+  findByHash(sha256: string): AssetRecord | undefined {
+    const id = this.#bySha.get(sha256);
+    return id ? this.catalog.asset(id) : undefined;
+  }
+
+  getAsset(id: string): AssetRecord {
+    const asset = this.catalog.asset(id);
+    if (!asset) throw new ProtocolError('ERR_ASSET_NOT_FOUND', `no asset "${id}"`);
+    return asset;
+  }
+
+  /** A live (not deleted) asset. */
+  getLiveAsset(id: string): AssetRecord {
+    const asset = this.getAsset(id);
+    if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${id}" was deleted`);
+    return asset;
+  }
+
+  getVersion(asset: AssetRecord, id: string | undefined): VersionRecord {
+    if (id === undefined) return currentVersion(asset);
+    const version = asset.versions.find((v) => v.id === id);
+    if (!version) throw new ProtocolError('ERR_VERSION_NOT_FOUND', `asset "${asset.id}" has no version "${id}"`);
+    return version;
+  }
+
+  getCollection(id: string): CollectionRecord {
+    const collection = this.catalog.collection(id);
+    if (!collection) throw new ProtocolError('ERR_COLLECTION_NOT_FOUND', `no collection "${id}"`);
+    return collection;
+  }
+
+  search(query: SearchQuery, canSee: (asset: AssetRecord) => boolean, maxLimit: number): SearchResult {
+    return this.index.search(query, { canSee, maxLimit });
+  }
+
+  /** Receives a stream into a temp file, hashing it, with the size limits applied. */
+  async receive(source: Readable, options: NewFileOptions): Promise<{ path: string; sha256: string; size: number }> {
+    const tmp = this.blobs.tempPath();
+    const { sha256, size } = await this.blobs.receive(source, tmp, {
+      maxBytes: this.maxUploadBytes,
+      expectedSize: options.size,
+      expectedSha256: options.sha256,
+    });
+    return { path: tmp, sha256, size };
+  }
+
+  /** Probes, reads and stores a received temp file (which this call consumes). */
+  async #prepare(tmpPath: string, sha256: string, size: number): Promise<PreparedFile> {
+    let thumbTmp: string | undefined;
+    try {
+      const probe = await probeImage(tmpPath);
+      const { metadata, warnings } = await readMetadata(tmpPath);
+      let thumbnail: StoredBlob | undefined;
+      if (probe.decodable) {
+        thumbTmp = this.blobs.tempPath('.jpg');
+        try {
+          await writeThumbnail(tmpPath, thumbTmp);
+          const hashed = await BlobStore.hashFile(thumbTmp);
+          thumbnail = await this.blobs.adopt(thumbTmp, hashed.sha256, hashed.size);
+        } catch (error) {
+          warnings.push(`thumbnail could not be made: ${(error as Error).message}`);
+        }
+      }
+      const original = await this.blobs.adopt(tmpPath, sha256, size);
+      return { original, thumbnail, mediaType: probe.mediaType, width: probe.width, height: probe.height, metadata, warnings };
+    } finally {
+      await rm(tmpPath, { force: true });
+      if (thumbTmp) await rm(thumbTmp, { force: true });
+    }
+  }
+
+  #versionRecord(number: number, file: PreparedFile, options: NewFileOptions, derivedFrom?: string): VersionRecord {
+    const version: VersionRecord = {
+      id: versionId(number),
+      number,
+      created: new Date().toISOString(),
+      sha256: file.original.sha256,
+      size: file.original.size,
+      mediaType: file.mediaType,
+      metadata: file.metadata,
+    };
+    if (options.user) version.createdBy = options.user;
+    if (options.comment) version.comment = options.comment;
+    if (file.width) version.width = file.width;
+    if (file.height) version.height = file.height;
+    if (derivedFrom) version.derivedFrom = derivedFrom;
+    if (file.thumbnail) version.thumbnailSha256 = file.thumbnail.sha256;
+    return version;
+  }
+
+  /**
+   * Adds a new asset from a temp file this call takes over (moved into the store or deleted).
+   * Identical content already in the library is not added again: the existing asset comes
+   * back with `duplicate: true`.
+   */
+  async createAssetFromTemp(
+    tmp: { path: string; sha256: string; size: number },
+    options: CreateAssetOptions,
+  ): Promise<CreateResult> {
+    const filename = cleanFilename(options.filename);
+    if (options.collection) this.getCollection(options.collection);
+    const existing = this.findByHash(tmp.sha256);
+    if (existing) {
+      await rm(tmp.path, { force: true });
+      return { asset: existing, duplicate: true };
+    }
+    const file = await this.#prepare(tmp.path, tmp.sha256, tmp.size);
+    return this.catalog.mutate((tx) => {
+      const again = this.findByHash(tmp.sha256);
+      if (again) return { asset: again, duplicate: true };
+      if (options.collection && !tx.collection(options.collection)) {
+        throw new ProtocolError('ERR_COLLECTION_NOT_FOUND', `no collection "${options.collection}"`);
+      }
+      const now = new Date().toISOString();
+      const version = this.#versionRecord(1, file, options);
+      const asset: AssetRecord = {
+        id: newId(),
+        filename,
+        created: now,
+        updated: now,
+        versions: [version],
+        collections: options.collection ? [options.collection] : [],
+      };
+      if (options.user) asset.createdBy = options.user;
+      tx.addAsset(asset);
+      tx.addChange({ type: 'asset.created', assetId: asset.id, version: version.id });
+      if (options.collection) {
+        tx.addChange({ type: 'collection.items_added', collectionId: options.collection, items: [asset.id] });
+      }
+      return { asset, duplicate: false };
+    });
+  }
+
+  async createAsset(source: Readable, options: CreateAssetOptions): Promise<CreateResult> {
+    cleanFilename(options.filename);
+    if (options.collection) this.getCollection(options.collection);
+    const tmp = await this.receive(source, options);
+    return this.createAssetFromTemp(tmp, options);
+  }
+
+  /** Ingests a file on disk (copied into the store; the source is never modified). */
+  async ingestFile(path: string, options: CreateAssetOptions): Promise<CreateResult> {
+    const { sha256, size } = await BlobStore.hashFile(path);
+    const existing = this.findByHash(sha256);
+    if (existing) return { asset: existing, duplicate: true };
+    const tmp = this.blobs.tempPath();
+    await copyFile(path, tmp);
+    const copied = await BlobStore.hashFile(tmp);
+    if (copied.sha256 !== sha256) {
+      await rm(tmp, { force: true });
+      throw new ProtocolError('ERR_CONFLICT', `${path} changed while it was being read`);
+    }
+    return this.createAssetFromTemp({ path: tmp, sha256, size }, options);
+  }
+
+  #checkBase(asset: AssetRecord, ifMatch: string | undefined): VersionRecord {
+    const current = currentVersion(asset);
+    if (ifMatch === undefined || ifMatch === '') {
+      throw new ProtocolError('ERR_PRECONDITION_REQUIRED', 'If-Match with the base version is required');
+    }
+    if (ifMatch !== current.id) {
+      throw new ProtocolError(
+        'ERR_PRECONDITION_FAILED',
+        `base version "${ifMatch}" is not the current version "${current.id}"`,
+        { extensions: { currentVersion: current.id } },
+      );
+    }
+    return current;
+  }
+
+  async pushVersionFromTemp(
+    assetId: string,
+    tmp: { path: string; sha256: string; size: number },
+    options: PushVersionOptions,
+  ): Promise<AssetRecord> {
+    try {
+      this.#checkBase(this.getLiveAsset(assetId), options.ifMatch);
+    } catch (error) {
+      await rm(tmp.path, { force: true });
+      throw error;
+    }
+    const file = await this.#prepare(tmp.path, tmp.sha256, tmp.size);
+    return this.catalog.mutate((tx) => this.#appendVersion(tx, assetId, file, options));
+  }
+
+  async pushVersion(assetId: string, source: Readable, options: PushVersionOptions): Promise<AssetRecord> {
+    this.#checkBase(this.getLiveAsset(assetId), options.ifMatch);
+    const tmp = await this.receive(source, options);
+    return this.pushVersionFromTemp(assetId, tmp, options);
+  }
+
+  #appendVersion(tx: CatalogTransaction, assetId: string, file: PreparedFile, options: PushVersionOptions): AssetRecord {
+    const asset = tx.asset(assetId);
+    if (!asset) throw new ProtocolError('ERR_ASSET_NOT_FOUND', `no asset "${assetId}"`);
+    if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${assetId}" was deleted`);
+    const base = this.#checkBase(asset, options.ifMatch);
+    const version = this.#versionRecord(base.number + 1, file, options, base.id);
+    const rightsBefore = rightsFingerprint(base.metadata);
+    asset.versions.push(version);
+    asset.updated = version.created;
+    if (options.filename) asset.filename = cleanFilename(options.filename);
+    tx.addChange({ type: 'asset.updated', assetId, version: version.id });
+    if (rightsFingerprint(version.metadata) !== rightsBefore) {
+      tx.addChange({ type: 'rights.changed', assetId, version: version.id });
+    }
+    return asset;
+  }
+
+  /** Writes metadata into a copy of the current file and stores it as a new version. */
+  async editMetadata(
+    assetId: string,
+    change: AssetMetadata,
+    options: { ifMatch: string | undefined; user?: string; comment?: string },
+  ): Promise<AssetRecord> {
+    validateMetadataChange(change);
+    const asset = this.getLiveAsset(assetId);
+    const base = this.#checkBase(asset, options.ifMatch);
+    const tmp = this.blobs.tempPath();
+    try {
+      await copyFile(this.blobs.pathOf(base.sha256), tmp);
+      await writeMetadata(tmp, change);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    const { sha256, size } = await BlobStore.hashFile(tmp);
+    return this.pushVersionFromTemp(
+      assetId,
+      { path: tmp, sha256, size },
+      { ifMatch: options.ifMatch, user: options.user, filename: asset.filename, comment: options.comment ?? 'metadata edited' },
+    );
+  }
+
+  /** Deletes an asset as a tombstone: its versions stay stored, it leaves search and lists. */
+  async deleteAsset(assetId: string): Promise<void> {
+    this.getLiveAsset(assetId);
+    await this.catalog.mutate((tx) => {
+      const asset = tx.asset(assetId);
+      if (!asset || asset.deleted) return;
+      asset.deleted = new Date().toISOString();
+      asset.updated = asset.deleted;
+      tx.addChange({ type: 'asset.deleted', assetId });
+    });
+  }
+
+  async createCollection(input: { name: string; public?: boolean; user?: string }): Promise<CollectionRecord> {
+    const name = input.name.trim();
+    if (!name || name.length > 200) throw new ProtocolError('ERR_VALIDATION', 'a collection needs a name of 1-200 characters');
+    return this.catalog.mutate((tx) => {
+      const collection: CollectionRecord = {
+        id: newId(12),
+        name,
+        public: input.public ?? false,
+        created: new Date().toISOString(),
+      };
+      if (input.user) collection.createdBy = input.user;
+      tx.data.collections.push(collection);
+      return collection;
+    });
+  }
+
+  /** Finds a collection by name, creating it when missing (for ingest). */
+  async ensureCollection(name: string, options: { public?: boolean; user?: string } = {}): Promise<CollectionRecord> {
+    const found = this.catalog.data.collections.find((c) => c.name === name);
+    if (found) {
+      if (options.public && !found.public) return this.updateCollection(found.id, { public: true });
+      return found;
+    }
+    return this.createCollection({ name, ...options });
+  }
+
+  async updateCollection(id: string, patch: { name?: string; public?: boolean }): Promise<CollectionRecord> {
+    this.getCollection(id);
+    return this.catalog.mutate((tx) => {
+      const collection = tx.collection(id)!;
+      if (patch.name !== undefined) collection.name = patch.name.trim() || collection.name;
+      if (patch.public !== undefined) collection.public = patch.public;
+      // Visibility of every member changes with the flag: touch them so the index follows.
+      for (const asset of tx.data.assets) if (asset.collections.includes(id)) tx.asset(asset.id);
+      return collection;
+    });
+  }
+
+  async addToCollection(id: string, assetIds: string[]): Promise<string[]> {
+    this.getCollection(id);
+    for (const assetId of assetIds) this.getLiveAsset(assetId);
+    return this.catalog.mutate((tx) => {
+      const added: string[] = [];
+      for (const assetId of new Set(assetIds)) {
+        const asset = tx.asset(assetId);
+        if (asset && !asset.deleted && !asset.collections.includes(id)) {
+          asset.collections.push(id);
+          added.push(assetId);
+        }
+      }
+      if (added.length) tx.addChange({ type: 'collection.items_added', collectionId: id, items: added });
+      return added;
+    });
+  }
+
+  async removeFromCollection(id: string, assetId: string): Promise<boolean> {
+    this.getCollection(id);
+    this.getAsset(assetId);
+    return this.catalog.mutate((tx) => {
+      const asset = tx.asset(assetId)!;
+      const at = asset.collections.indexOf(id);
+      if (at === -1) return false;
+      asset.collections.splice(at, 1);
+      tx.addChange({ type: 'collection.items_removed', collectionId: id, items: [assetId] });
+      return true;
+    });
+  }
+
+  collectionSize(id: string): number {
+    let n = 0;
+    for (const asset of this.catalog.data.assets) if (!asset.deleted && asset.collections.includes(id)) n++;
+    return n;
+  }
+
+  /**
+   * The change feed after `since` (a sequence number as a string; empty for the start).
+   * Returns at most `limit` events, in order.
+   */
+  changes(since: string | undefined, limit: number): { events: ChangeRecord[]; next: string; hasMore: boolean } {
+    let after = 0;
+    if (since !== undefined && since !== '') {
+      if (!/^\d{1,15}$/.test(since)) throw new ProtocolError('ERR_VALIDATION', '`since` must be a cursor from a changes page');
+      after = Number(since);
+    }
+    const all = this.catalog.data.changes;
+    // Sequence numbers are dense and start at 1, so the position is known without searching.
+    const start = Math.min(all.length, Math.max(0, after));
+    const events = all.slice(start, start + limit);
+    const last = events[events.length - 1];
+    return { events, next: String(last ? last.seq : Math.max(after, 0)), hasMore: start + limit < all.length };
+  }
+}
+
+/** A string that changes when any rights field changes. */
+function rightsFingerprint(metadata: AssetMetadata): string {
+  return JSON.stringify([
+    metadata.copyrightNotice,
+    metadata.usageTerms,
+    metadata.webStatement,
+    metadata.rightsMarked,
+    metadata.licensor,
+    metadata.licenseEndDate,
+  ]);
+}

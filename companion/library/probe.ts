@@ -1,0 +1,76 @@
+/**
+ * What a file is: format, pixel size (after EXIF orientation) and a thumbnail. sharp decodes
+ * what libvips can; formats it cannot (PSD, some camera raws) are accepted when exiftool
+ * recognises an image, without a thumbnail for now. SVG is refused: a library serves files
+ * to browsers, and SVG carries script.
+ */
+import sharp from 'sharp';
+import { ProtocolError } from '../../shared/errors.ts';
+import { getExiftool } from '../metadata/exiftool.ts';
+
+/** Decompression-bomb guard: 300 megapixels. */
+export const MAX_INPUT_PIXELS = 300_000_000;
+export const THUMBNAIL_SIZE = 512;
+
+export interface ImageProbe {
+  mediaType: string;
+  width?: number;
+  height?: number;
+  /** true when sharp can decode it (thumbnails and IIIF possible). */
+  decodable: boolean;
+}
+
+const SHARP_MEDIA_TYPES: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  tiff: 'image/tiff',
+  gif: 'image/gif',
+  heif: 'image/heif',
+  avif: 'image/avif',
+  jp2: 'image/jp2',
+  jxl: 'image/jxl',
+};
+
+export async function probeImage(path: string): Promise<ImageProbe> {
+  try {
+    const meta = await sharp(path, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
+    if (meta.format === 'svg') throw new ProtocolError('ERR_NOT_AN_IMAGE', 'SVG files are not accepted');
+    const mediaType = (meta.format && SHARP_MEDIA_TYPES[meta.format]) || undefined;
+    if (mediaType && meta.width && meta.height) {
+      const swap = (meta.orientation ?? 1) >= 5;
+      return {
+        mediaType,
+        width: swap ? meta.height : meta.width,
+        height: swap ? meta.width : meta.height,
+        decodable: true,
+      };
+    }
+  } catch (error) {
+    if (error instanceof ProtocolError) throw error;
+    if (/pixel limit/i.test((error as Error).message)) {
+      throw new ProtocolError('ERR_NOT_AN_IMAGE', `image is larger than ${MAX_INPUT_PIXELS} pixels`);
+    }
+  }
+  // Not decodable by libvips: accept what exiftool knows as an image (PSD, camera raw...).
+  const tags = await getExiftool()
+    .read(path)
+    .catch(() => undefined);
+  const mime = tags?.MIMEType;
+  if (!mime || !mime.startsWith('image/') || mime === 'image/svg+xml') {
+    throw new ProtocolError('ERR_NOT_AN_IMAGE', 'the file is not an image this library can read');
+  }
+  const width = typeof tags.ImageWidth === 'number' ? tags.ImageWidth : undefined;
+  const height = typeof tags.ImageHeight === 'number' ? tags.ImageHeight : undefined;
+  return { mediaType: mime, width, height, decodable: false };
+}
+
+/** Writes a JPEG thumbnail (longest side THUMBNAIL_SIZE, EXIF orientation applied, sRGB). */
+export async function writeThumbnail(source: string, target: string): Promise<void> {
+  await sharp(source, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' })
+    .rotate()
+    .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+    .toColourspace('srgb')
+    .jpeg({ quality: 80, mozjpeg: false })
+    .toFile(target);
+}

@@ -1,0 +1,60 @@
+/**
+ * Opens a data folder as a library: takes the writer lock, loads the catalog, prepares the
+ * blob store (sweeping temp files a crash left) and the URL-signing keys. `close()` releases
+ * everything in the reverse order.
+ */
+import { mkdir } from 'node:fs/promises';
+import { Auth } from './auth.ts';
+import { BlobStore } from './blob-store.ts';
+import { openCatalog } from './catalog.ts';
+import { Library } from './library.ts';
+import { acquireWriterLock, type WriterLock } from './lock.ts';
+import { loadOrCreateSigningKeys, UrlSigner } from './signed-url.ts';
+
+export interface LibraryServicesOptions {
+  dataDir: string;
+  /** What holds the lock, shown to a second writer that is refused. */
+  command: string;
+  maxUploadBytes: number;
+  signedUrlTtlSeconds: number;
+  clockSkewSeconds: number;
+}
+
+export interface LibraryServices {
+  library: Library;
+  auth: Auth;
+  signer: UrlSigner;
+  lock: WriterLock;
+  close(): Promise<void>;
+}
+
+export async function openLibraryServices(options: LibraryServicesOptions): Promise<LibraryServices> {
+  await mkdir(options.dataDir, { recursive: true });
+  const lock = await acquireWriterLock(options.dataDir, options.command);
+  try {
+    const blobs = new BlobStore(options.dataDir);
+    await blobs.init();
+    await blobs.sweepTemp();
+    const catalog = await openCatalog(options.dataDir);
+    const library = new Library({ catalog, blobs, maxUploadBytes: options.maxUploadBytes });
+    const auth = new Auth(catalog);
+    const signer = new UrlSigner({
+      keys: await loadOrCreateSigningKeys(options.dataDir),
+      ttlSeconds: options.signedUrlTtlSeconds,
+      clockSkewSeconds: options.clockSkewSeconds,
+    });
+    return {
+      library,
+      auth,
+      signer,
+      lock,
+      async close() {
+        await catalog.mutate(() => undefined); // waits for pending writes
+        await lock.release();
+      },
+    };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
