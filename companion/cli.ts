@@ -6,9 +6,20 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isProtocolError } from '../shared/errors.ts';
 import { ROLES } from './config.ts';
 import { SOFTWARE } from './software.ts';
-import { runServe } from './commands/serve.ts';
-import { runIngest } from './commands/ingest.ts';
-import { runTokensCreate, runUsersAdd } from './commands/users.ts';
+
+// Command modules load the server and its libraries: import them only when their command runs,
+// so `--help` answers at once.
+const runServe = lazy(() => import('./commands/serve.ts'), 'runServe');
+const runIngest = lazy(() => import('./commands/ingest.ts'), 'runIngest');
+const runUsersAdd = lazy(() => import('./commands/users.ts'), 'runUsersAdd');
+const runTokensCreate = lazy(() => import('./commands/users.ts'), 'runTokensCreate');
+
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
+  return async (...args: unknown[]) => {
+    const module = await load();
+    return (module[name] as (...a: unknown[]) => Promise<void>)(...args);
+  };
+}
 
 function port(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {

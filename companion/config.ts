@@ -40,25 +40,17 @@ const ConfigSchema = Type.Object({
   dataDir: Type.String({ minLength: 1 }),
   host: Type.String({ minLength: 1, maxLength: 255 }),
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
-  role: Type.Union([Type.Literal('library'), Type.Literal('agent'), Type.Literal('both')]),
+  role: Type.Enum(['library', 'agent', 'both']),
   demo: Type.Boolean(),
   publicOrigin: Type.Optional(Type.String()),
-  logLevel: Type.Union([
-    Type.Literal('fatal'),
-    Type.Literal('error'),
-    Type.Literal('warn'),
-    Type.Literal('info'),
-    Type.Literal('debug'),
-    Type.Literal('trace'),
-    Type.Literal('silent'),
-  ]),
+  logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   maxUploadBytes: Type.Integer({ minimum: 1 }),
   maxJsonBytes: Type.Integer({ minimum: 1024 }),
   signedUrlTtlSeconds: Type.Integer({ minimum: 10, maximum: 86_400 }),
   clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 600 }),
   maxPageSize: Type.Integer({ minimum: 1, maximum: 10_000 }),
   shutdownGraceMs: Type.Integer({ minimum: 0 }),
-});
+}, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;
 export type ConfigInput = Partial<Static<typeof ConfigSchema>>;
@@ -128,7 +120,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const config = { ...checked.value };
   if (config.publicOrigin !== undefined) {
-    config.publicOrigin = parseOrigin(config.publicOrigin, { allowInsecure: true });
+    try {
+      config.publicOrigin = parseOrigin(config.publicOrigin, { allowInsecure: true });
+    } catch (error) {
+      throw new ProtocolError('ERR_CONFIG_INVALID', `invalid configuration: publicOrigin: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
   }
   return Object.freeze(config);
 }

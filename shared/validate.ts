@@ -19,9 +19,14 @@ export function checkSchema<S extends TSchema>(
   maxIssues = 5,
 ): CheckResult<Static<S>> {
   if (Value.Check(schema, value)) return { ok: true, value: value as Static<S> };
+  // One issue per path: a union reports one error per member, which would crowd out others.
   const issues: SchemaIssue[] = [];
+  const seen = new Set<string>();
   for (const error of Value.Errors(schema, value)) {
-    issues.push({ path: error.instancePath || '/', message: error.message });
+    const path = error.instancePath || '/';
+    if (seen.has(path)) continue;
+    seen.add(path);
+    issues.push({ path, message: error.message });
     if (issues.length >= maxIssues) break;
   }
   return { ok: false, issues };
