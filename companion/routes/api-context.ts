@@ -9,6 +9,8 @@ import { parseBearer, type Actor } from '../library/auth.ts';
 import type { PresentContext } from '../library/present.ts';
 import type { LibraryServices } from '../library/services.ts';
 import type { Config } from '../config.ts';
+import { PROBLEM_CONTENT_TYPE } from '../../shared/errors.ts';
+import { ProblemDocument } from '../../shared/schemas/problem.ts';
 
 export const API_PREFIX = '/api/v1';
 export const IIIF_PREFIX = '/iiif';
@@ -82,4 +84,19 @@ export function decodeHeader(value: string | undefined, name: string): string | 
 export function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Response schemas for error statuses: RFC 9457 problem documents. */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: 'Problem document', content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemDocument } } },
+    ]),
+  );
+}
+
+/** Response schema of a route that answers with file bytes. */
+export function fileResponse(description: string, contentType = 'application/octet-stream') {
+  return { description, content: { [contentType]: { schema: { type: 'string', format: 'binary' } } } };
 }

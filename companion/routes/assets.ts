@@ -8,7 +8,6 @@ import type { Readable } from 'node:stream';
 import Type from 'typebox';
 import { ProtocolError } from '../../shared/errors.ts';
 import { Asset, AssetMetadata, DownloadTicket, SearchPage, Version } from '../../shared/schemas/asset.ts';
-import { ProblemDocument } from '../../shared/schemas/problem.ts';
 import { sendFile } from '../http/send-file.ts';
 import { parseSearchQuery } from '../library/search-index.ts';
 import { presentAsset, presentVersion } from '../library/present.ts';
@@ -21,6 +20,8 @@ import {
   parseContentDigest,
   parseIfMatch,
   presentContext,
+  problemResponses,
+  fileResponse,
   type ApiOptions,
 } from './api-context.ts';
 
@@ -51,8 +52,6 @@ const SearchQuerystring = Type.Object(
   },
   { additionalProperties: false },
 );
-const BinaryFile = Type.String({ format: 'binary', description: 'The file bytes' });
-const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ProblemDocument]));
 const UploadHeaders = Type.Object({
   'content-type': Type.Optional(Type.String()),
   'content-digest': Type.Optional(Type.String({ description: 'RFC 9530, sha-256 verified when present' })),
@@ -94,7 +93,7 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
         tags: ['assets'],
         summary: 'Add an asset: the file is the raw request body',
         headers: Type.Object({ ...UploadHeaders.properties, 'imagine-collection': Type.Optional(Type.String()) }),
-        response: { 200: Asset, 201: Asset, ...problems(400, 401, 403, 413, 415) },
+        response: { 200: Asset, 201: Asset, ...problemResponses(400, 401, 403, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -125,7 +124,7 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
         summary: 'Push a new version (If-Match: the base version) — 412 when stale, 428 without',
         params: IdParams,
         headers: Type.Object({ ...UploadHeaders.properties, 'if-match': Type.Optional(Type.String()) }),
-        response: { 201: Asset, ...problems(400, 401, 403, 404, 410, 412, 413, 415, 428) },
+        response: { 201: Asset, ...problemResponses(400, 401, 403, 404, 410, 412, 413, 415, 428) },
       },
     },
     async (request, reply) => {
@@ -160,7 +159,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         tags: ['assets'],
         summary: 'Search assets (full text and filters), a page at a time',
         querystring: SearchQuerystring,
-        response: { 200: SearchPage, ...problems(400, 401) },
+        response: { 200: SearchPage, ...problemResponses(400, 401) },
       },
     },
     async (request) => {
@@ -185,7 +184,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         tags: ['assets'],
         summary: 'An asset with its metadata, versions and rights (ETag: current version)',
         params: IdParams,
-        response: { 200: Asset, ...problems(401, 404, 410) },
+        response: { 200: Asset, ...problemResponses(401, 404, 410) },
       },
     },
     async (request, reply) => {
@@ -206,7 +205,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         tags: ['assets'],
         summary: 'Delete an asset (it stays as a tombstone; versions are kept)',
         params: IdParams,
-        response: { 204: Type.Null(), ...problems(401, 403, 404, 410) },
+        response: { 204: Type.Null(), ...problemResponses(401, 403, 404, 410) },
       },
     },
     async (request, reply) => {
@@ -225,7 +224,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         tags: ['versions'],
         summary: 'The versions of an asset, oldest first',
         params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(Version) }), ...problems(401, 404) },
+        response: { 200: Type.Object({ items: Type.Array(Version) }), ...problemResponses(401, 404) },
       },
     },
     async (request) => {
@@ -242,7 +241,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         tags: ['versions'],
         summary: 'One version of an asset, with the metadata its file carries',
         params: VersionParams,
-        response: { 200: Version, ...problems(401, 404) },
+        response: { 200: Version, ...problemResponses(401, 404) },
       },
     },
     async (request) => {
@@ -264,7 +263,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
           { metadata: AssetMetadata, comment: Type.Optional(Type.String({ maxLength: 2000 })) },
           { additionalProperties: false },
         ),
-        response: { 201: Asset, ...problems(400, 401, 403, 404, 410, 412, 428) },
+        response: { 201: Asset, ...problemResponses(400, 401, 403, 404, 410, 412, 428) },
       },
     },
     async (request, reply) => {
@@ -295,7 +294,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
           },
           { additionalProperties: false },
         ),
-        response: { 200: DownloadTicket, ...problems(401, 404, 410) },
+        response: { 200: DownloadTicket, ...problemResponses(401, 404, 410) },
       },
     },
     async (request, reply) => {
@@ -330,7 +329,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         summary: 'The thumbnail of the current (or `v`) version, for <img> tags',
         params: IdParams,
         querystring: Type.Object({ v: Type.Optional(VersionParams.properties.version) }, { additionalProperties: false }),
-        response: { 200: BinaryFile, ...problems(401, 404) },
+        response: { 200: fileResponse('The thumbnail (JPEG)', 'image/jpeg'), ...problemResponses(401, 404) },
       },
     },
     async (request, reply) => {
@@ -358,7 +357,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       tags: ['assets'],
       summary: 'A stored file through a signed URL (Range, ETag, If-None-Match)',
       params: FileParams,
-      response: { 200: BinaryFile, 206: BinaryFile, ...problems(403, 404, 416) },
+      response: { 200: fileResponse('The whole file'), 206: fileResponse('The requested range'), ...problemResponses(403, 404, 416) },
     },
     exposeHeadRoute: false,
     handler: async (request, reply) => {

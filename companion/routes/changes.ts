@@ -2,10 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { ChangesPage } from '../../shared/schemas/changes.ts';
-import { ProblemDocument } from '../../shared/schemas/problem.ts';
 import { presentChange } from '../library/present.ts';
 import type { ChangeRecord } from '../library/records.ts';
-import { API_PREFIX, installActor, presentContext, type ApiOptions } from './api-context.ts';
+import { API_PREFIX, installActor, presentContext, problemResponses, type ApiOptions } from './api-context.ts';
 
 export async function changeRoutes(app: FastifyInstance, { config, services }: ApiOptions) {
   const { library, auth } = services;
@@ -24,7 +23,7 @@ export async function changeRoutes(app: FastifyInstance, { config, services }: A
           },
           { additionalProperties: false },
         ),
-        response: { 200: ChangesPage, 400: ProblemDocument, 401: ProblemDocument },
+        response: { 200: ChangesPage, ...problemResponses(400, 401) },
       },
     },
     async (request) => {

@@ -2,12 +2,10 @@
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
 import { Collection } from '../../shared/schemas/asset.ts';
-import { ProblemDocument } from '../../shared/schemas/problem.ts';
 import { presentCollection } from '../library/present.ts';
-import { API_PREFIX, installActor, presentContext, type ApiOptions } from './api-context.ts';
+import { API_PREFIX, installActor, presentContext, problemResponses, type ApiOptions } from './api-context.ts';
 
 const Id = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._~-]+$' });
-const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ProblemDocument]));
 
 export async function collectionRoutes(app: FastifyInstance, { config, services }: ApiOptions) {
   const { library, auth } = services;
@@ -19,7 +17,7 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
       schema: {
         tags: ['collections'],
         summary: 'The collections this caller can read',
-        response: { 200: Type.Object({ items: Type.Array(Collection) }), ...problems(401) },
+        response: { 200: Type.Object({ items: Type.Array(Collection) }), ...problemResponses(401) },
       },
     },
     async (request) => {
@@ -41,7 +39,7 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
           { name: Type.String({ minLength: 1, maxLength: 200 }), public: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },
         ),
-        response: { 201: Collection, ...problems(400, 401, 403) },
+        response: { 201: Collection, ...problemResponses(400, 401, 403) },
       },
     },
     async (request, reply) => {
@@ -59,7 +57,7 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
         tags: ['collections'],
         summary: 'A collection (its items: search with `collection=<id>`)',
         params: Type.Object({ id: Id }),
-        response: { 200: Collection, ...problems(401, 404) },
+        response: { 200: Collection, ...problemResponses(401, 404) },
       },
     },
     async (request) => {
@@ -82,7 +80,7 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
           { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), public: Type.Optional(Type.Boolean()) },
           { additionalProperties: false },
         ),
-        response: { 200: Collection, ...problems(400, 401, 403, 404) },
+        response: { 200: Collection, ...problemResponses(400, 401, 403, 404) },
       },
     },
     async (request) => {
@@ -101,7 +99,7 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
         summary: 'Add assets to a collection',
         params: Type.Object({ id: Id }),
         body: Type.Object({ assets: Type.Array(Id, { minItems: 1, maxItems: 1000 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ added: Type.Array(Type.String()) }), ...problems(400, 401, 403, 404) },
+        response: { 200: Type.Object({ added: Type.Array(Type.String()) }), ...problemResponses(400, 401, 403, 404) },
       },
     },
     async (request) => {
@@ -119,7 +117,7 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
         tags: ['collections'],
         summary: 'Remove an asset from a collection',
         params: Type.Object({ id: Id, assetId: Id }),
-        response: { 204: Type.Null(), ...problems(401, 403, 404) },
+        response: { 204: Type.Null(), ...problemResponses(401, 403, 404) },
       },
     },
     async (request, reply) => {

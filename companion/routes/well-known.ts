@@ -32,6 +32,7 @@ export function buildDiscoveryDocument(origin: string): DiscoveryDocument {
       api: `${origin}${API_PREFIX}`,
       iiif: `${origin}${IIIF_PREFIX}`,
       openapi: `${origin}/openapi.json`,
+      uploads: `${origin}${API_PREFIX}/uploads`,
     },
     links: {
       capabilities: `${origin}${WELL_KNOWN_PATH}/capabilities`,

@@ -1,0 +1,411 @@
+/**
+ * Resumable uploads (tus 1.0, via @tus/server and @tus/file-store) that end in the same
+ * asset and version semantics as `POST {api}/assets` and `POST {api}/assets/{id}/versions`.
+ *
+ * - `POST {api}/uploads` creates an upload. `Upload-Length` is required; `Upload-Metadata`
+ *   carries `filename` and `sha256` (required), `collection` (a new asset), or `asset` with
+ *   `ifMatch` (a new version of that asset), and `comment`. Everything that can be refused is
+ *   refused here, before a byte is sent: the token, the size limit, the rights, a stale or
+ *   missing base version (412/428).
+ * - `HEAD`/`PATCH`/`DELETE {api}/uploads/{id}`: offset, append, terminate; only the user who
+ *   created the upload sees it (anyone else gets the same 404 as for an unknown upload).
+ * - When the last byte lands, the file is hashed and compared with the declared sha256, then
+ *   handed to the library, which moves it into the blob store and commits one catalog
+ *   mutation. The final PATCH answers `Imagine-Asset`, `Imagine-Version` and `Location` (the
+ *   asset). Whatever happens, the upload's file and info are gone afterwards.
+ * - Unfinished uploads live in `<data>/uploads/`, visible nowhere else, and are removed after
+ *   UPLOAD_IDLE_MS without a write.
+ *
+ * tus runs on web `Request`/`Response` objects (`handleWeb`), so that errors leave as
+ * application/problem+json like everywhere else in the API.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { FileStore } from '@tus/file-store';
+import { Metadata, Server as TusServer, type Upload } from '@tus/server';
+import Type from 'typebox';
+import { PROBLEM_CONTENT_TYPE, ProtocolError, toProblem, type ErrorCode } from '../../shared/errors.ts';
+import { ProblemDocument } from '../../shared/schemas/problem.ts';
+import { normaliseError } from '../http/problem.ts';
+import type { UserRecord } from '../library/records.ts';
+import { BlobStore } from '../library/blob-store.ts';
+import { cleanFilename } from '../library/library.ts';
+import { currentVersion } from '../library/records.ts';
+import { API_PREFIX, header, installActor, parseIfMatch, presentContext, type ApiOptions } from './api-context.ts';
+
+/** An unfinished upload without a write for this long is removed (24 h). */
+export const UPLOAD_IDLE_MS = 24 * 60 * 60 * 1000;
+/** How often abandoned uploads are swept (1 h). */
+const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+/** Upload-Metadata key the server sets to the uploading user (a client's value is replaced). */
+const OWNER_KEY = 'uploadedBy';
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const COMMENT_MAX = 2000;
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
+/** What an upload will become, from its Upload-Metadata. */
+export interface UploadIntent {
+  filename: string;
+  sha256: string;
+  collection?: string;
+  asset?: string;
+  ifMatch?: string;
+  comment?: string;
+}
+
+/** Parses decoded Upload-Metadata into an intent. Throws ERR_VALIDATION and friends. */
+export function parseUploadIntent(metadata: Record<string, string | null> | undefined): UploadIntent {
+  const value = (key: string) => {
+    const v = metadata?.[key];
+    return v === null || v === undefined || v === '' ? undefined : v;
+  };
+  const filename = cleanFilename(value('filename'));
+  const sha256 = value('sha256');
+  if (!sha256 || !SHA256_HEX.test(sha256)) {
+    throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata "sha256" (64 lowercase hex digits) is required');
+  }
+  const intent: UploadIntent = { filename, sha256 };
+  const collection = value('collection');
+  const asset = value('asset');
+  const comment = value('comment');
+  if (collection && asset) {
+    throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata "collection" is for new assets, not with "asset"');
+  }
+  if (comment !== undefined && comment.length > COMMENT_MAX) {
+    throw new ProtocolError('ERR_VALIDATION', `comment longer than ${COMMENT_MAX} characters`);
+  }
+  if (collection) intent.collection = collection;
+  if (asset) intent.asset = asset;
+  if (comment) intent.comment = comment;
+  const ifMatch = parseIfMatch(value('ifMatch'));
+  if (ifMatch) intent.ifMatch = ifMatch;
+  return intent;
+}
+
+/**
+ * Removes unfinished uploads (data file and `.json` info) whose last write is older than
+ * `maxIdleMs`, and halves of a pair that lost the other half as long ago. Returns how many.
+ */
+export async function sweepAbandonedUploads(
+  directory: string,
+  options: { maxIdleMs: number; now?: number; keep?: (id: string) => boolean },
+): Promise<number> {
+  const now = options.now ?? Date.now();
+  const names = await readdir(directory).catch(() => [] as string[]);
+  const ids = new Set(names.map((name) => (name.endsWith('.json') ? name.slice(0, -5) : name)));
+  let removed = 0;
+  for (const id of ids) {
+    if (options.keep?.(id)) continue;
+    const paths = [join(directory, id), join(directory, `${id}.json`)];
+    const times = await Promise.all(paths.map((p) => stat(p).then((s) => s.mtimeMs, () => undefined)));
+    const last = Math.max(...times.filter((t): t is number => t !== undefined));
+    if (now - last <= options.maxIdleMs) continue;
+    await Promise.all(paths.map((p) => rm(p, { force: true })));
+    removed++;
+  }
+  return removed;
+}
+
+/** What the tus hooks need to know about the fastify request behind a web request. */
+interface UploadRequestContext {
+  /** The signed-in user; absent only for OPTIONS, which runs no hook. */
+  actor?: UserRecord;
+  origin: string;
+  apiBase: string;
+  uploadId?: string;
+  /** Set when a hook failed with an error of ours: sent as the problem document. */
+  problem?: ProtocolError;
+}
+
+const IdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }) });
+const TusHeaders = {
+  'tus-resumable': Type.Optional(Type.String({ description: 'Must be 1.0.0' })),
+};
+const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ProblemDocument]));
+const Empty = (description: string) => Type.Null({ description });
+
+export async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptions) {
+  const { library, auth } = services;
+  installActor(app, services);
+  // tus reads the bodies itself: hand every body over untouched.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  const directory = resolve(config.dataDir, 'uploads');
+  await mkdir(directory, { recursive: true });
+  const store = new FileStore({ directory, expirationPeriodInMilliseconds: 0 });
+  const contexts = new WeakMap<Request, UploadRequestContext>();
+  /** Uploads whose last byte arrived and that are being verified and committed. */
+  const finishing = new Set<string>();
+
+  const tus = new TusServer({
+    path: `${API_PREFIX}/uploads`,
+    datastore: store,
+    maxSize: config.maxUploadBytes,
+    respectForwardedHeaders: false,
+    // Same-origin clients only, like the rest of the API.
+    allowedOrigins: () => false,
+    exposedHeaders: ['Imagine-Asset', 'Imagine-Version', 'Imagine-Duplicate'],
+    disableTerminationForFinishedUploads: true,
+    generateUrl: (req, { id }) => `${contextOf(req).origin}${API_PREFIX}/uploads/${encodeURIComponent(id)}`,
+    getFileIdFromRequest: (req) => contextOf(req).uploadId,
+    onUploadCreate: async (req, upload) => ({
+      metadata: { ...upload.metadata, [OWNER_KEY]: actorOf(contextOf(req)).name },
+    }),
+    onUploadFinish: async (req, upload) => ({ headers: await finishUpload(contextOf(req), upload) }),
+    onResponseError: (req, error) => {
+      // tus's own errors ({ status_code, body }) are turned into problems when sent.
+      if (!(error instanceof Error) && 'status_code' in error) return undefined;
+      const problem = normaliseError(error);
+      const ctx = contexts.get(req);
+      if (ctx) ctx.problem = problem;
+      if (problem.status >= 500) app.log.error({ err: problem.cause ?? problem }, 'upload failed');
+      return { status_code: problem.status, body: problem.message };
+    },
+  });
+
+  function contextOf(req: Request): UploadRequestContext {
+    const ctx = contexts.get(req);
+    if (!ctx) throw new ProtocolError('ERR_INTERNAL', 'upload request without its context');
+    return ctx;
+  }
+
+  function actorOf(ctx: UploadRequestContext): UserRecord {
+    if (!ctx.actor) throw new ProtocolError('ERR_UNAUTHORIZED', 'a token is required to use uploads');
+    return ctx.actor;
+  }
+
+  /** Refuses, before any byte is received, what could only be refused at the end. */
+  function authorise(intent: UploadIntent, actor: UserRecord): void {
+    if (intent.asset) {
+      const asset = library.getAsset(intent.asset);
+      auth.requireRead(actor, asset);
+      if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${asset.id}" was deleted`);
+      auth.require(auth.canWrite(actor, asset), actor, 'change this asset');
+      const current = currentVersion(asset).id;
+      if (intent.ifMatch === undefined) {
+        throw new ProtocolError('ERR_PRECONDITION_REQUIRED', 'Upload-Metadata "ifMatch" with the base version is required');
+      }
+      if (intent.ifMatch !== current) {
+        throw new ProtocolError('ERR_PRECONDITION_FAILED', `base version "${intent.ifMatch}" is not the current version "${current}"`, {
+          extensions: { currentVersion: current },
+        });
+      }
+      return;
+    }
+    if (intent.collection) {
+      auth.require(auth.canWriteCollection(actor, intent.collection), actor, `add assets to collection "${intent.collection}"`);
+      library.getCollection(intent.collection);
+    }
+  }
+
+  /** Verifies a complete upload and turns it into an asset or a version; the upload is gone after. */
+  async function finishUpload(ctx: UploadRequestContext, upload: Upload): Promise<Record<string, string>> {
+    const path = join(directory, upload.id);
+    if (finishing.has(upload.id)) throw new ProtocolError('ERR_CONFLICT', 'this upload is already being finished');
+    finishing.add(upload.id);
+    try {
+      const actor = actorOf(ctx);
+      const intent = parseUploadIntent(upload.metadata);
+      authorise(intent, actor);
+      const { sha256, size } = await BlobStore.hashFile(path);
+      if (size !== upload.size) {
+        throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `received ${size} bytes, expected ${upload.size}`);
+      }
+      if (sha256 !== intent.sha256) {
+        throw new ProtocolError('ERR_DIGEST_MISMATCH', 'sha-256 of the received bytes differs from the declared one');
+      }
+      const tmp = { path, sha256, size };
+      const options = { filename: intent.filename, comment: intent.comment, user: actor.name, sha256, size };
+      const { asset, duplicate } = intent.asset
+        ? { asset: await library.pushVersionFromTemp(intent.asset, tmp, { ...options, ifMatch: intent.ifMatch }), duplicate: false }
+        : await library.createAssetFromTemp(tmp, { ...options, collection: intent.collection });
+      const headers: Record<string, string> = {
+        'Imagine-Asset': asset.id,
+        'Imagine-Version': currentVersion(asset).id,
+        Location: `${ctx.apiBase}/assets/${encodeURIComponent(asset.id)}`,
+      };
+      if (duplicate) headers['Imagine-Duplicate'] = 'true';
+      return headers;
+    } finally {
+      // Taken over by the library (renamed into the store) or refused: either way, gone.
+      await Promise.all([rm(path, { force: true }), rm(`${path}.json`, { force: true })]);
+      finishing.delete(upload.id);
+    }
+  }
+
+  /** The upload behind an id, when the caller is its owner; the same 404 otherwise. */
+  async function requireOwnUpload(request: FastifyRequest<{ Params: { id: string } }>): Promise<UserRecord> {
+    const actor = request.actor;
+    if (!actor) throw new ProtocolError('ERR_UNAUTHORIZED', 'a token is required to use uploads');
+    const info = await store.configstore.get(request.params.id);
+    if (!info || info.metadata?.[OWNER_KEY] !== actor.name) {
+      throw new ProtocolError('ERR_ROUTE_NOT_FOUND', `no upload "${request.params.id}"`);
+    }
+    return actor;
+  }
+
+  /** Hands the request to tus and sends its answer (errors as problem documents). */
+  async function dispatch(request: FastifyRequest, reply: FastifyReply, ctx: UploadRequestContext): Promise<void> {
+    const path = `${API_PREFIX}/uploads${ctx.uploadId ? `/${encodeURIComponent(ctx.uploadId)}` : ''}`;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.raw.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(name)) continue;
+      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    }
+    const hasBody = request.method === 'POST' || request.method === 'PATCH';
+    const webRequest = new Request(`${ctx.origin}${path}`, {
+      method: request.method,
+      headers,
+      body: hasBody ? (Readable.toWeb(request.raw) as unknown as ReadableStream<Uint8Array>) : null,
+      duplex: 'half',
+    } as RequestInit);
+    contexts.set(webRequest, ctx);
+    reply.hijack();
+    let response: Response;
+    try {
+      response = await tus.handleWeb(webRequest);
+    } catch (error) {
+      ctx.problem = normaliseError(error);
+      request.log.error({ err: error }, 'upload failed');
+      response = new Response(null, { status: ctx.problem.status });
+    }
+    await send(request, reply.raw, response, ctx, path);
+  }
+
+  async function send(request: FastifyRequest, raw: ServerResponse, response: Response, ctx: UploadRequestContext, path: string) {
+    const headers = new Headers(response.headers);
+    let body: Buffer | undefined;
+    if (response.status >= 400) {
+      const problem = ctx.problem ?? tusProblem(response.status, await response.text());
+      body = Buffer.from(JSON.stringify(toProblem(problem, path)));
+      headers.set('content-type', PROBLEM_CONTENT_TYPE);
+      headers.set('content-length', String(body.length));
+    } else {
+      if (response.body) body = Buffer.from(await response.arrayBuffer());
+      const unfinished = (request.method === 'POST' || request.method === 'PATCH') && !headers.has('imagine-asset');
+      if (unfinished) headers.set('upload-expires', new Date(Date.now() + UPLOAD_IDLE_MS).toUTCString());
+    }
+    headers.set('cache-control', 'no-store');
+    if (raw.destroyed || raw.writableEnded) return;
+    raw.statusCode = response.status;
+    for (const [name, value] of headers) raw.setHeader(name, value);
+    raw.end(body);
+    // A body tus did not read (an early refusal): discard it, as node does for unread bodies.
+    if (!request.raw.complete && !request.raw.destroyed) {
+      request.raw.removeAllListeners('data');
+      request.raw.resume();
+    }
+  }
+
+  app.route({
+    method: 'POST',
+    url: `${API_PREFIX}/uploads`,
+    schema: {
+      tags: ['uploads'],
+      summary: 'Create a resumable upload (tus 1.0): Upload-Length, Upload-Metadata filename, sha256, collection or asset+ifMatch, comment',
+      headers: Type.Object({
+        ...TusHeaders,
+        'upload-length': Type.Optional(Type.String({ description: 'Size of the whole file in bytes' })),
+        'upload-metadata': Type.Optional(Type.String({ description: 'tus metadata: comma-separated "key base64(value)"' })),
+      }),
+      response: { 201: Empty('Created; Location is the upload URL'), ...problems(400, 401, 403, 404, 410, 412, 413, 428) },
+    },
+    handler: async (request, reply) => {
+      const actor = request.actor;
+      if (!actor) throw new ProtocolError('ERR_UNAUTHORIZED', 'a token is required to upload');
+      if (header(request, 'upload-defer-length') !== undefined || header(request, 'upload-concat') !== undefined) {
+        throw new ProtocolError('ERR_BAD_REQUEST', 'uploads need Upload-Length (no deferred length, no concatenation)');
+      }
+      const lengthHeader = header(request, 'upload-length') ?? '';
+      if (!/^\d{1,16}$/.test(lengthHeader)) throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length (bytes) is required');
+      if (Number(lengthHeader) > config.maxUploadBytes) {
+        throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `uploads are limited to ${config.maxUploadBytes} bytes`);
+      }
+      let metadata: Record<string, string | null>;
+      try {
+        metadata = Metadata.parse(header(request, 'upload-metadata'));
+      } catch {
+        throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata with "filename" and "sha256" is required');
+      }
+      authorise(parseUploadIntent(metadata), actor);
+      const ctx = presentContext(request, config);
+      return dispatch(request, reply, { actor, origin: ctx.origin, apiBase: ctx.apiBase });
+    },
+  });
+
+  app.route({
+    method: 'OPTIONS',
+    url: `${API_PREFIX}/uploads`,
+    schema: {
+      tags: ['uploads'],
+      summary: 'tus capabilities: Tus-Version, Tus-Extension, Tus-Max-Size',
+      response: { 204: Empty('Tus-Version, Tus-Extension and Tus-Max-Size headers'), ...problems(400) },
+    },
+    handler: async (request, reply) => {
+      const ctx = presentContext(request, config);
+      // Answered without a token: OPTIONS runs no hook.
+      return dispatch(request, reply, { actor: request.actor, origin: ctx.origin, apiBase: ctx.apiBase });
+    },
+  });
+
+  const uploadRoute = (method: 'HEAD' | 'PATCH' | 'DELETE', summary: string, response: Record<number, unknown>) =>
+    app.route<{ Params: { id: string } }>({
+      method,
+      url: `${API_PREFIX}/uploads/:id`,
+      schema: { tags: ['uploads'], summary, params: IdParams, response },
+      handler: async (request, reply) => {
+        const actor = await requireOwnUpload(request);
+        if (method === 'DELETE' && finishing.has(request.params.id)) {
+          throw new ProtocolError('ERR_CONFLICT', 'this upload is being finished');
+        }
+        const ctx = presentContext(request, config);
+        return dispatch(request, reply, { actor, origin: ctx.origin, apiBase: ctx.apiBase, uploadId: request.params.id });
+      },
+    });
+
+  uploadRoute('HEAD', 'The offset of an upload (Upload-Offset, Upload-Length)', {
+    200: Empty('Upload-Offset and Upload-Length headers'),
+    ...problems(401, 404, 410),
+  });
+  uploadRoute(
+    'PATCH',
+    'Append to an upload at Upload-Offset; the last part answers Imagine-Asset, Imagine-Version and Location (the asset)',
+    {
+      204: Empty('Upload-Offset; when complete also Imagine-Asset, Imagine-Version and Location'),
+      ...problems(400, 401, 403, 404, 409, 410, 412, 413, 415, 428),
+    },
+  );
+  uploadRoute('DELETE', 'Abandon an upload (tus termination)', { 204: Empty('Terminated'), ...problems(400, 401, 404, 409) });
+
+  const sweep = async () => {
+    try {
+      const removed = await sweepAbandonedUploads(directory, { maxIdleMs: UPLOAD_IDLE_MS, keep: (id) => finishing.has(id) });
+      if (removed > 0) app.log.info({ removed }, 'abandoned uploads removed');
+    } catch (error) {
+      app.log.warn({ err: error }, 'sweeping abandoned uploads failed');
+    }
+  };
+  await sweep();
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+}
+
+/** tus's plain-text refusals as problems with a code from the registry. */
+function tusProblem(status: number, text: string): ProtocolError {
+  const code: ErrorCode =
+    status === 404 || status === 410
+      ? 'ERR_ROUTE_NOT_FOUND'
+      : status === 409
+        ? 'ERR_CONFLICT'
+        : status === 413
+          ? 'ERR_PAYLOAD_TOO_LARGE'
+          : status >= 500
+            ? 'ERR_INTERNAL'
+            : 'ERR_BAD_REQUEST';
+  return new ProtocolError(code, text.trim() || `upload request refused (${status})`, { status });
+}
