@@ -12,6 +12,7 @@ import { wellKnownRoutes } from './routes/well-known.ts';
 import { assetRoutes } from './routes/assets.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { changeRoutes } from './routes/changes.ts';
+import { uploadRoutes } from './routes/uploads.ts';
 import { openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
 
@@ -78,6 +79,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await app.register(assetRoutes, { config, services });
     await app.register(collectionRoutes, { config, services });
     await app.register(changeRoutes, { config, services });
+    await app.register(uploadRoutes, { config, services });
   }
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -61,6 +61,7 @@ export const errorRegistry = {
   // Files and uploads
   ERR_DIGEST_MISMATCH: { status: 400, title: 'Content does not match its declared digest' },
   ERR_UPLOAD_INCOMPLETE: { status: 400, title: 'Upload ended before its declared length' },
+  ERR_UPLOAD_NOT_FOUND: { status: 404, title: 'No such upload' },
   ERR_NOT_AN_IMAGE: { status: 415, title: 'File is not a readable image' },
   ERR_FILENAME_INVALID: { status: 400, title: 'Invalid file name' },
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, title: 'Range not satisfiable' },

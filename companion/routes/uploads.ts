@@ -28,13 +28,19 @@ import { FileStore } from '@tus/file-store';
 import { Metadata, Server as TusServer, type Upload } from '@tus/server';
 import Type from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, toProblem, type ErrorCode } from '../../shared/errors.ts';
-import { ProblemDocument } from '../../shared/schemas/problem.ts';
 import { normaliseError } from '../http/problem.ts';
-import type { UserRecord } from '../library/records.ts';
 import { BlobStore } from '../library/blob-store.ts';
 import { cleanFilename } from '../library/library.ts';
-import { currentVersion } from '../library/records.ts';
-import { API_PREFIX, header, installActor, parseIfMatch, presentContext, type ApiOptions } from './api-context.ts';
+import { currentVersion, type UserRecord } from '../library/records.ts';
+import {
+  API_PREFIX,
+  header,
+  installActor,
+  parseIfMatch,
+  presentContext,
+  problemResponses,
+  type ApiOptions,
+} from './api-context.ts';
 
 /** An unfinished upload without a write for this long is removed (24 h). */
 export const UPLOAD_IDLE_MS = 24 * 60 * 60 * 1000;
@@ -124,7 +130,6 @@ const IdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}
 const TusHeaders = {
   'tus-resumable': Type.Optional(Type.String({ description: 'Must be 1.0.0' })),
 };
-const problems = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, ProblemDocument]));
 const Empty = (description: string) => Type.Null({ description });
 
 export async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptions) {
@@ -243,7 +248,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     if (!actor) throw new ProtocolError('ERR_UNAUTHORIZED', 'a token is required to use uploads');
     const info = await store.configstore.get(request.params.id);
     if (!info || info.metadata?.[OWNER_KEY] !== actor.name) {
-      throw new ProtocolError('ERR_ROUTE_NOT_FOUND', `no upload "${request.params.id}"`);
+      throw new ProtocolError('ERR_UPLOAD_NOT_FOUND', `no upload "${request.params.id}"`);
     }
     return actor;
   }
@@ -312,7 +317,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         'upload-length': Type.Optional(Type.String({ description: 'Size of the whole file in bytes' })),
         'upload-metadata': Type.Optional(Type.String({ description: 'tus metadata: comma-separated "key base64(value)"' })),
       }),
-      response: { 201: Empty('Created; Location is the upload URL'), ...problems(400, 401, 403, 404, 410, 412, 413, 428) },
+      response: { 201: Empty('Created; Location is the upload URL'), ...problemResponses(400, 401, 403, 404, 410, 412, 413, 428) },
     },
     handler: async (request, reply) => {
       const actor = request.actor;
@@ -343,7 +348,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     schema: {
       tags: ['uploads'],
       summary: 'tus capabilities: Tus-Version, Tus-Extension, Tus-Max-Size',
-      response: { 204: Empty('Tus-Version, Tus-Extension and Tus-Max-Size headers'), ...problems(400) },
+      response: { 204: Empty('Tus-Version, Tus-Extension and Tus-Max-Size headers'), ...problemResponses(400) },
     },
     handler: async (request, reply) => {
       const ctx = presentContext(request, config);
@@ -369,17 +374,17 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
 
   uploadRoute('HEAD', 'The offset of an upload (Upload-Offset, Upload-Length)', {
     200: Empty('Upload-Offset and Upload-Length headers'),
-    ...problems(401, 404, 410),
+    ...problemResponses(401, 404, 410),
   });
   uploadRoute(
     'PATCH',
     'Append to an upload at Upload-Offset; the last part answers Imagine-Asset, Imagine-Version and Location (the asset)',
     {
       204: Empty('Upload-Offset; when complete also Imagine-Asset, Imagine-Version and Location'),
-      ...problems(400, 401, 403, 404, 409, 410, 412, 413, 415, 428),
+      ...problemResponses(400, 401, 403, 404, 409, 410, 412, 413, 415, 428),
     },
   );
-  uploadRoute('DELETE', 'Abandon an upload (tus termination)', { 204: Empty('Terminated'), ...problems(400, 401, 404, 409) });
+  uploadRoute('DELETE', 'Abandon an upload (tus termination)', { 204: Empty('Terminated'), ...problemResponses(400, 401, 404, 409) });
 
   const sweep = async () => {
     try {
@@ -399,7 +404,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
 function tusProblem(status: number, text: string): ProtocolError {
   const code: ErrorCode =
     status === 404 || status === 410
-      ? 'ERR_ROUTE_NOT_FOUND'
+      ? 'ERR_UPLOAD_NOT_FOUND'
       : status === 409
         ? 'ERR_CONFLICT'
         : status === 413

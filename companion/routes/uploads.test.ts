@@ -1,0 +1,383 @@
+// Resumable uploads (tus 1.0) against a real server on a real socket: chunks, HEAD, an
+// interrupted PATCH resumed, sha256 verification, version pushes with ifMatch, rights,
+// limits, refused files leaving nothing behind, abandoned uploads swept.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
+import { buildApp } from '../app.ts';
+import { loadConfig, type Config } from '../config.ts';
+import { openLibraryServices, type LibraryServices } from '../library/services.ts';
+import { endExiftool } from '../metadata/exiftool.ts';
+import { sweepAbandonedUploads, UPLOAD_IDLE_MS } from './uploads.ts';
+
+const LIMIT = 64 * 1024 * 1024;
+const dataDir = mkdtempSync(join(tmpdir(), 'imagine-uploads-'));
+const uploadsDir = join(dataDir, 'uploads');
+let config: Config;
+let services: LibraryServices;
+let app: FastifyInstance;
+let origin: string;
+let admin: string;
+let bob: string;
+let pressId: string;
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const listDir = (dir: string) => readdirSync(join(dataDir, dir)).sort();
+/** A copy fetch's types accept as a body. */
+const bodyOf = (data: Buffer) => new Uint8Array(data);
+
+/** A JPEG of random noise: every call is a different file. */
+async function makeJpeg(width: number, height: number): Promise<Buffer> {
+  return sharp({
+    create: { width, height, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+  })
+    .jpeg({ quality: 90 })
+    .toBuffer();
+}
+
+function uploadMetadata(values: Record<string, string>): string {
+  return Object.entries(values)
+    .map(([key, value]) => `${key} ${Buffer.from(value, 'utf8').toString('base64')}`)
+    .join(',');
+}
+
+function tusHeaders(token: string | undefined, extra: Record<string, string> = {}): Record<string, string> {
+  return { 'tus-resumable': '1.0.0', ...(token ? { authorization: `Bearer ${token}` } : {}), ...extra };
+}
+
+async function create(
+  size: number,
+  metadata: Record<string, string>,
+  options: { token?: string | null; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const token = options.token === null ? undefined : (options.token ?? admin);
+  return fetch(`${origin}/api/v1/uploads`, {
+    method: 'POST',
+    headers: tusHeaders(token, { 'upload-length': String(size), 'upload-metadata': uploadMetadata(metadata), ...options.headers }),
+  });
+}
+
+/** Creates an upload and answers its URL. */
+async function createOk(file: Buffer, metadata: Record<string, string> = {}): Promise<string> {
+  const res = await create(file.length, { filename: 'photo.jpg', sha256: sha256(file), ...metadata });
+  assert.equal(res.status, 201, await res.text());
+  const location = res.headers.get('location');
+  assert.ok(location);
+  return location;
+}
+
+function patch(url: string, offset: number, chunk: Buffer, token = admin): Promise<Response> {
+  return fetch(url, {
+    method: 'PATCH',
+    headers: tusHeaders(token, { 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream' }),
+    body: bodyOf(chunk),
+  });
+}
+
+function head(url: string, token: string | null = admin): Promise<Response> {
+  return fetch(url, { method: 'HEAD', headers: tusHeaders(token ?? undefined) });
+}
+
+async function offsetOf(url: string): Promise<number> {
+  const res = await head(url);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('cache-control'), 'no-store');
+  return Number(res.headers.get('upload-offset'));
+}
+
+async function problemOf(res: Response, status: number, code: string): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  assert.equal(res.status, status, text);
+  assert.match(String(res.headers.get('content-type')), /^application\/problem\+json/);
+  if (text === '') return {}; // a HEAD answer: the same headers, no body
+  const problem = JSON.parse(text) as Record<string, unknown>;
+  assert.equal(problem.code, code, text);
+  return problem;
+}
+
+async function getAsset(id: string): Promise<{ currentVersion: string; versions: { id: string; sha256: string }[] }> {
+  const res = await fetch(`${origin}/api/v1/assets/${id}`, { headers: { authorization: `Bearer ${admin}` } });
+  assert.equal(res.status, 200);
+  return (await res.json()) as never;
+}
+
+/** A PATCH whose connection is cut after `sendBytes` of `chunk` reached the server. */
+function interruptedPatch(url: string, offset: number, chunk: Buffer, sendBytes: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, {
+      method: 'PATCH',
+      headers: tusHeaders(admin, {
+        'upload-offset': String(offset),
+        'content-type': 'application/offset+octet-stream',
+        'content-length': String(chunk.length),
+      }),
+    });
+    req.on('error', () => undefined);
+    req.on('response', (res) => res.resume());
+    req.write(chunk.subarray(0, sendBytes), () => {
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 300);
+    });
+  });
+}
+
+const catalogCounts = () => ({
+  assets: services.library.catalog.data.assets.length,
+  changes: services.library.catalog.data.changes.length,
+});
+
+before(async () => {
+  config = loadConfig({ flags: { dataDir, port: 0, maxUploadBytes: LIMIT }, readFile: false });
+  services = await openLibraryServices({
+    dataDir,
+    command: 'uploads test',
+    maxUploadBytes: config.maxUploadBytes,
+    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
+    clockSkewSeconds: config.clockSkewSeconds,
+  });
+  app = await buildApp(config, { services, logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  await services.auth.addUser({ name: 'admin', admin: true });
+  admin = (await services.auth.createToken('admin')).token;
+  await services.auth.addUser({ name: 'bob' });
+  bob = (await services.auth.createToken('bob')).token;
+  pressId = (await services.library.createCollection({ name: 'Press' })).id;
+});
+
+after(async () => {
+  await app?.close();
+  await services?.close();
+  await endExiftool();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('tus uploads', () => {
+  let assetId: string;
+
+  test('OPTIONS and discovery announce the endpoint and its limits', async () => {
+    const res = await fetch(`${origin}/api/v1/uploads`, { method: 'OPTIONS' });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get('tus-version'), '1.0.0');
+    assert.equal(res.headers.get('tus-max-size'), String(LIMIT));
+    assert.match(String(res.headers.get('tus-extension')), /creation/);
+    assert.match(String(res.headers.get('tus-extension')), /termination/);
+    const discovery = (await (await fetch(`${origin}/.well-known/imagine`)).json()) as { endpoints: Record<string, string> };
+    assert.equal(discovery.endpoints.uploads, `${origin}/api/v1/uploads`);
+  });
+
+  test('a whole file in one PATCH creates an asset', async () => {
+    const file = await makeJpeg(1200, 900);
+    const res = await create(file.length, { filename: 'whole.jpg', sha256: sha256(file), comment: 'first' }, {
+      headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example;proto=https' },
+    });
+    assert.equal(res.status, 201, await res.text());
+    const url = String(res.headers.get('location'));
+    assert.match(url, new RegExp(`^${origin}/api/v1/uploads/[A-Za-z0-9_-]+$`));
+    assert.ok(res.headers.get('upload-expires'));
+    assert.equal(listDir('uploads').length, 2); // the file and its .json info
+
+    const done = await patch(url, 0, file);
+    assert.equal(done.status, 204, await done.text());
+    assert.equal(done.headers.get('upload-offset'), String(file.length));
+    assetId = String(done.headers.get('imagine-asset'));
+    assert.equal(done.headers.get('imagine-version'), 'v1');
+    assert.equal(done.headers.get('location'), `${origin}/api/v1/assets/${assetId}`);
+
+    const asset = await getAsset(assetId);
+    assert.equal(asset.currentVersion, 'v1');
+    assert.equal(asset.versions[0]?.sha256, sha256(file));
+    assert.deepEqual(listDir('uploads'), []);
+    assert.equal((await head(url)).status, 404);
+  });
+
+  test('three chunks, a HEAD between, an interrupted PATCH resumed from the offset HEAD reports', async () => {
+    const file = await makeJpeg(2000, 1500);
+    const third = Math.floor(file.length / 3);
+    const parts = [file.subarray(0, third), file.subarray(third, 2 * third), file.subarray(2 * third)];
+    const url = await createOk(file, { filename: 'big.jpg' });
+    assert.equal(await offsetOf(url), 0);
+
+    const first = await patch(url, 0, parts[0]!);
+    assert.equal(first.status, 204);
+    assert.equal(first.headers.get('upload-offset'), String(third));
+    assert.equal(first.headers.get('imagine-asset'), null);
+    assert.equal(await offsetOf(url), third);
+    const headRes = await head(url);
+    assert.equal(headRes.headers.get('upload-length'), String(file.length));
+
+    // Half of the second part, then the connection drops.
+    const half = Math.floor(parts[1]!.length / 2);
+    await interruptedPatch(url, third, parts[1]!, half);
+    const received = await offsetOf(url);
+    assert.ok(received > third && received <= third + half, `offset ${received} after an interrupted PATCH`);
+
+    // A PATCH at a stale offset is refused (409), the upload unchanged.
+    await problemOf(await patch(url, third, parts[1]!), 409, 'ERR_CONFLICT');
+    assert.equal(await offsetOf(url), received);
+
+    const rest = await patch(url, received, file.subarray(received, 2 * third));
+    assert.equal(rest.status, 204);
+    assert.equal(await offsetOf(url), 2 * third);
+
+    const last = await patch(url, 2 * third, parts[2]!);
+    assert.equal(last.status, 204, await last.text());
+    const id = String(last.headers.get('imagine-asset'));
+    const asset = await getAsset(id);
+    assert.equal(asset.versions[0]?.sha256, sha256(file));
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('a file that does not match its declared sha256 is refused on the last PATCH and leaves nothing', async () => {
+    const file = await makeJpeg(400, 300);
+    const before = catalogCounts();
+    const res = await create(file.length, { filename: 'wrong.jpg', sha256: sha256(Buffer.from('something else')) });
+    assert.equal(res.status, 201);
+    const url = String(res.headers.get('location'));
+    await problemOf(await patch(url, 0, file), 400, 'ERR_DIGEST_MISMATCH');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal(services.library.findByHash(sha256(file)), undefined);
+    assert.equal((await head(url)).status, 404);
+    assert.deepEqual(listDir('uploads'), []);
+    assert.deepEqual(listDir('tmp'), []);
+  });
+
+  test('a version push with the right ifMatch makes a new version; a stale or missing one is refused at creation', async () => {
+    const file = await makeJpeg(800, 600);
+    const url = await createOk(file, { filename: 'whole-edited.jpg', asset: assetId, ifMatch: '"v1"', comment: 'retouched' });
+    const done = await patch(url, 0, file);
+    assert.equal(done.status, 204, await done.text());
+    assert.equal(done.headers.get('imagine-asset'), assetId);
+    assert.equal(done.headers.get('imagine-version'), 'v2');
+    const asset = await getAsset(assetId);
+    assert.deepEqual(asset.versions.map((v) => v.id), ['v1', 'v2']);
+    assert.equal(asset.versions[1]?.sha256, sha256(file));
+
+    const other = await makeJpeg(300, 200);
+    const meta = { filename: 'x.jpg', sha256: sha256(other) };
+    const stale = await problemOf(await create(other.length, { ...meta, asset: assetId, ifMatch: 'v1' }), 412, 'ERR_PRECONDITION_FAILED');
+    assert.equal(stale.currentVersion, 'v2');
+    await problemOf(await create(other.length, { ...meta, asset: assetId }), 428, 'ERR_PRECONDITION_REQUIRED');
+    await problemOf(await create(other.length, { ...meta, asset: 'nope', ifMatch: 'v1' }), 404, 'ERR_ASSET_NOT_FOUND');
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('a push that went stale while uploading is refused at the end (412) and nothing changes', async () => {
+    const file = await makeJpeg(500, 400);
+    const url = await createOk(file, { filename: 'late.jpg', asset: assetId, ifMatch: 'v2' });
+    // Someone else pushes v3 meanwhile, through the plain POST route.
+    const meanwhile = await makeJpeg(300, 300);
+    const pushed = await fetch(`${origin}/api/v1/assets/${assetId}/versions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'if-match': '"v2"', 'content-type': 'image/jpeg', 'imagine-filename': 'meanwhile.jpg' },
+      body: bodyOf(meanwhile),
+    });
+    assert.equal(pushed.status, 201, await pushed.text());
+    const before = catalogCounts();
+    const problem = await problemOf(await patch(url, 0, file), 412, 'ERR_PRECONDITION_FAILED');
+    assert.equal(problem.currentVersion, 'v3');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal((await getAsset(assetId)).currentVersion, 'v3');
+    assert.deepEqual(listDir('uploads'), []);
+    assert.deepEqual(listDir('tmp'), []);
+  });
+
+  test('the whole file in the creating POST (creation-with-upload) works too', async () => {
+    const file = await makeJpeg(640, 480);
+    const res = await fetch(`${origin}/api/v1/uploads`, {
+      method: 'POST',
+      headers: tusHeaders(admin, {
+        'upload-length': String(file.length),
+        'upload-metadata': uploadMetadata({ filename: 'one-shot.jpg', sha256: sha256(file), collection: pressId }),
+        'content-type': 'application/offset+octet-stream',
+      }),
+      body: bodyOf(file),
+    });
+    assert.equal(res.status, 201, await res.text());
+    const id = String(res.headers.get('imagine-asset'));
+    assert.equal(res.headers.get('imagine-version'), 'v1');
+    assert.equal(services.library.getAsset(id).collections[0], pressId);
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('no token → 401; a bad token → 401; over the size limit → 413; bad metadata → 400', async () => {
+    const file = await makeJpeg(100, 100);
+    const meta = { filename: 'a.jpg', sha256: sha256(file) };
+    await problemOf(await create(file.length, meta, { token: null }), 401, 'ERR_UNAUTHORIZED');
+    await problemOf(await create(file.length, meta, { token: `imt_${'x'.repeat(43)}` }), 401, 'ERR_TOKEN_INVALID');
+    await problemOf(await create(LIMIT + 1, meta), 413, 'ERR_PAYLOAD_TOO_LARGE');
+    await problemOf(await create(file.length, { filename: 'a.jpg' }), 400, 'ERR_VALIDATION');
+    await problemOf(await create(file.length, { filename: 'a.jpg', sha256: sha256(file).toUpperCase() }), 400, 'ERR_VALIDATION');
+    await problemOf(await create(file.length, { sha256: sha256(file) }), 400, 'ERR_FILENAME_INVALID');
+    const deferred = await fetch(`${origin}/api/v1/uploads`, {
+      method: 'POST',
+      headers: tusHeaders(admin, { 'upload-defer-length': '1', 'upload-metadata': uploadMetadata(meta) }),
+    });
+    await problemOf(deferred, 400, 'ERR_BAD_REQUEST');
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('rights are checked at creation, and an upload is only visible to the user who made it', async () => {
+    const file = await makeJpeg(200, 150);
+    const meta = { filename: 'b.jpg', sha256: sha256(file) };
+    await problemOf(await create(file.length, { ...meta, collection: pressId }, { token: bob }), 403, 'ERR_FORBIDDEN');
+    await problemOf(await create(file.length, { ...meta, asset: assetId, ifMatch: 'v3' }, { token: bob }), 404, 'ERR_ASSET_NOT_FOUND');
+
+    const url = await createOk(file, meta); // admin's
+    for (const res of [
+      await head(url, bob),
+      await patch(url, 0, file, bob),
+      await fetch(url, { method: 'DELETE', headers: tusHeaders(bob) }),
+    ]) {
+      await problemOf(res, 404, 'ERR_UPLOAD_NOT_FOUND');
+    }
+    await problemOf(await head(url, null), 401, 'ERR_UNAUTHORIZED');
+    assert.equal(await offsetOf(url), 0);
+
+    // Bob may upload a new asset of his own (no collection), and finish it.
+    const own = await create(file.length, meta, { token: bob });
+    assert.equal(own.status, 201);
+    const done = await patch(String(own.headers.get('location')), 0, file, bob);
+    assert.equal(done.status, 204, await done.text());
+    assert.equal(services.library.getAsset(String(done.headers.get('imagine-asset'))).createdBy, 'bob');
+
+    // DELETE terminates the admin's upload: files gone, HEAD 404.
+    const terminated = await fetch(url, { method: 'DELETE', headers: tusHeaders(admin) });
+    assert.equal(terminated.status, 204);
+    assert.equal((await head(url)).status, 404);
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('a file that is not an image is refused when complete, leaving the catalog and the folders as they were', async () => {
+    const file = randomBytes(200_000);
+    const before = catalogCounts();
+    const url = await createOk(file, { filename: 'noise.jpg' });
+    await patch(url, 0, file.subarray(0, 100_000));
+    await problemOf(await patch(url, 100_000, file.subarray(100_000)), 415, 'ERR_NOT_AN_IMAGE');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal(services.library.findByHash(sha256(file)), undefined);
+    assert.deepEqual(listDir('uploads'), []);
+    assert.deepEqual(listDir('tmp'), []);
+  });
+
+  test('abandoned uploads are swept after a day without a write', async () => {
+    const file = await makeJpeg(300, 200);
+    const url = await createOk(file, { filename: 'left.jpg' });
+    await patch(url, 0, file.subarray(0, 1000));
+    assert.equal(await sweepAbandonedUploads(uploadsDir, { maxIdleMs: UPLOAD_IDLE_MS }), 0);
+    assert.equal(await offsetOf(url), 1000);
+    const later = Date.now() + UPLOAD_IDLE_MS + 60_000;
+    assert.equal(await sweepAbandonedUploads(uploadsDir, { maxIdleMs: UPLOAD_IDLE_MS, now: later }), 1);
+    assert.deepEqual(listDir('uploads'), []);
+    assert.equal((await head(url)).status, 404);
+  });
+});
