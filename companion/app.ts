@@ -6,7 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Config } from './config.ts';
-import { installProblemHandlers } from './http/problem.ts';
+import { installProblemHandlers, sendProblem } from './http/problem.ts';
 import { redactPaths, requestSerializers } from './http/log.ts';
 import { wellKnownRoutes } from './routes/well-known.ts';
 import { assetRoutes } from './routes/assets.ts';
@@ -44,6 +44,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     trustProxy: false,
+    // Errors fastify raises before routing (bad percent-encoding, over-long parameters) are
+    // answered as problems like every other error.
+    frameworkErrors: (error, request, reply) => sendProblem(request, reply, error),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
 

@@ -166,6 +166,16 @@ export class Library {
         thumbTmp = this.blobs.tempPath('.jpg');
         try {
           await writeThumbnail(tmpPath, thumbTmp);
+        } catch (error) {
+          // The header was readable but the pixels are not (a truncated or corrupt file):
+          // refuse it rather than keep an asset nothing can show. Failures to write the
+          // thumbnail itself stay a warning below.
+          const message = (error as Error).message;
+          if (!isOutputFailure(message, thumbTmp)) {
+            throw new ProtocolError('ERR_NOT_AN_IMAGE', `the image data cannot be decoded: ${message.split('\n')[0]}`);
+          }
+        }
+        try {
           const hashed = await BlobStore.hashFile(thumbTmp);
           thumbnail = await this.blobs.adopt(thumbTmp, hashed.sha256, hashed.size);
         } catch (error) {
@@ -445,6 +455,11 @@ export class Library {
     const last = events[events.length - 1];
     return { events, next: String(last ? last.seq : Math.max(after, 0)), hasMore: start + limit < all.length };
   }
+}
+
+/** Whether a thumbnail error is about writing the output (disk, permissions), not decoding the input. */
+function isOutputFailure(message: string, target: string): boolean {
+  return message.includes(target) || /ENOSPC|EACCES|EROFS|EMFILE|no space left|permission denied|unable to open .* for write/i.test(message);
 }
 
 /** A string that changes when any rights field changes. */

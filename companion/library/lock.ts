@@ -72,7 +72,7 @@ export async function acquireWriterLock(dataDir: string, command: string): Promi
         const where = holder.url ? ` serving ${holder.url}` : '';
         throw new ProtocolError(
           'ERR_CATALOG_LOCKED',
-          `${dataDir} is in use by "${holder.command}" (pid ${holder.pid}${where}); stop it first or use its API`,
+          `${dataDir} is in use by "${holder.command}" (pid ${holder.pid}${where}, lock ${path}); stop it first or use its API`,
           { extensions: { holder } },
         );
       }

@@ -329,12 +329,13 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         summary: 'The thumbnail of the current (or `v`) version, for <img> tags',
         params: IdParams,
         querystring: Type.Object({ v: Type.Optional(VersionParams.properties.version) }, { additionalProperties: false }),
-        response: { 200: fileResponse('The thumbnail (JPEG)', 'image/jpeg'), ...problemResponses(401, 404) },
+        response: { 200: fileResponse('The thumbnail (JPEG)', 'image/jpeg'), ...problemResponses(401, 404, 410) },
       },
     },
     async (request, reply) => {
       const asset = library.getAsset(request.params.id);
       auth.requireRead(request.actor, asset);
+      if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${asset.id}" was deleted`);
       const version = library.getVersion(asset, request.query.v);
       if (!version.thumbnailSha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', 'this version has no thumbnail');
       const path = services.library.blobs.pathOf(version.thumbnailSha256);
@@ -357,7 +358,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       tags: ['assets'],
       summary: 'A stored file through a signed URL (Range, ETag, If-None-Match)',
       params: FileParams,
-      response: { 200: fileResponse('The whole file'), 206: fileResponse('The requested range'), ...problemResponses(403, 404, 416) },
+      response: { 200: fileResponse('The whole file'), 206: fileResponse('The requested range'), ...problemResponses(403, 404, 410, 416) },
     },
     exposeHeadRoute: false,
     handler: async (request, reply) => {
@@ -366,6 +367,8 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
         throw new ProtocolError('ERR_SIGNATURE_INVALID', 'signature is not valid');
       }
       const asset = library.getAsset(request.params.id);
+      // A URL signed before the asset was deleted does not outlive the deletion.
+      if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${asset.id}" was deleted`);
       const version = library.getVersion(asset, request.params.version);
       const original = request.params.rendition === 'original';
       const sha256 = original ? version.sha256 : version.thumbnailSha256;
