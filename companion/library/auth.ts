@@ -7,7 +7,10 @@
  * - anyone, without a token, may read the assets of public collections;
  * - a user may read the assets of collections granted to them (read or write), and change
  *   (push versions, edit metadata, delete, add to collections) where they hold write, and
- *   always the assets they created.
+ *   always the assets they created;
+ * - new assets go into a collection the user may write; only administrators add assets
+ *   outside any collection.
+ * Reading depends only on an asset's collections, so search asks once per set of collections.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ProtocolError } from '../../shared/errors.ts';
@@ -53,11 +56,21 @@ export class Auth {
 
   canRead(actor: Actor, asset: AssetRecord): boolean {
     if (actor?.admin) return true;
-    for (const id of asset.collections) {
+    return this.canReadCollections(actor, asset.collections);
+  }
+
+  /** Whether an asset in exactly these collections is readable (reading depends on nothing else). */
+  canReadCollections(actor: Actor, collections: readonly string[]): boolean {
+    if (actor?.admin) return true;
+    for (const id of collections) {
       if (this.catalog.collection(id)?.public) return true;
       if (actor && actor.grants[id]) return true;
     }
-    return actor !== undefined && asset.createdBy === actor.name;
+    return false;
+  }
+
+  canCreateAsset(actor: Actor, collectionId: string | undefined): boolean {
+    return collectionId ? this.canWriteCollection(actor, collectionId) : !!actor?.admin;
   }
 
   canWrite(actor: Actor, asset: AssetRecord): boolean {

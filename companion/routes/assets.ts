@@ -100,7 +100,7 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
       checkDeclaredLength(request);
       const collection = header(request, 'imagine-collection') || undefined;
       auth.require(
-        collection ? auth.canWriteCollection(request.actor, collection) : request.actor !== undefined,
+        auth.canCreateAsset(request.actor, collection),
         request.actor,
         collection ? `add assets to collection "${collection}"` : 'add assets',
       );

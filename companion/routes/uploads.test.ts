@@ -343,8 +343,11 @@ describe('tus uploads', () => {
     await problemOf(await head(url, null), 401, 'ERR_UNAUTHORIZED');
     assert.equal(await offsetOf(url), 0);
 
-    // Bob may upload a new asset of his own (no collection), and finish it.
-    const own = await create(file.length, meta, { token: bob });
+    // Only administrators add assets outside a collection; with a write grant Bob may add his own.
+    await problemOf(await create(file.length, meta, { token: bob }), 403, 'ERR_FORBIDDEN');
+    const studioId = (await services.library.createCollection({ name: 'Bob studio' })).id;
+    await services.auth.grant('bob', studioId, 'write');
+    const own = await create(file.length, { ...meta, collection: studioId }, { token: bob });
     assert.equal(own.status, 201);
     const done = await patch(String(own.headers.get('location')), 0, file, bob);
     assert.equal(done.status, 204, await done.text());

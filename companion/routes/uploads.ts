@@ -201,10 +201,12 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       }
       return;
     }
-    if (intent.collection) {
-      auth.require(auth.canWriteCollection(actor, intent.collection), actor, `add assets to collection "${intent.collection}"`);
-      library.getCollection(intent.collection);
-    }
+    auth.require(
+      auth.canCreateAsset(actor, intent.collection),
+      actor,
+      intent.collection ? `add assets to collection "${intent.collection}"` : 'add assets outside a collection',
+    );
+    if (intent.collection) library.getCollection(intent.collection);
   }
 
   /** Verifies a complete upload and turns it into an asset or a version; the upload is gone after. */
