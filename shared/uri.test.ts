@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { loadVectors, vectorLabel } from '../test/vectors/load.ts';
 import { isProtocolError } from './errors.ts';
 import {
   ensureValidUri,
@@ -13,27 +13,14 @@ import {
   type ImagineUri,
 } from './uri.ts';
 
-/** Expands `{ prefix, repeat, times, suffix }` objects anywhere in a vector. */
-function expand(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(expand);
-  if (typeof value !== 'object' || value === null) return value;
-  const v = value as Record<string, unknown>;
-  if (typeof v.repeat === 'string' && typeof v.times === 'number') {
-    return `${(v.prefix as string | undefined) ?? ''}${v.repeat.repeat(v.times)}${(v.suffix as string | undefined) ?? ''}`;
-  }
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, expand(x)]));
-}
-
 interface Vectors {
   valid: { input: string; expect: ImagineUri; normalized?: string }[];
   invalid: { input: string; why: string }[];
 }
 
-const vectors = expand(
-  JSON.parse(readFileSync(new URL('../test/vectors/uri.json', import.meta.url), 'utf8')),
-) as Vectors;
+const vectors = loadVectors<Vectors>('uri');
 
-const label = (s: string) => JSON.stringify(s.length > 70 ? `${s.slice(0, 60)}... (${s.length} chars)` : s);
+const label = vectorLabel;
 
 function messageOf(input: unknown): string {
   try {
