@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { loadVectors } from '../test/vectors/load.ts';
 import { isProtocolError } from './errors.ts';
 import {
   ensureValidOrigin,
@@ -16,7 +16,7 @@ interface Vectors {
   invalid: { input: string; options?: OriginOptions; why: string }[];
 }
 
-const vectors = JSON.parse(readFileSync(new URL('../test/vectors/origin.json', import.meta.url), 'utf8')) as Vectors;
+const vectors = loadVectors<Vectors>('origin');
 
 const label = (s: string, options?: OriginOptions) =>
   `${JSON.stringify(s)}${options ? ` with ${JSON.stringify(options)}` : ''}`;
