@@ -13,6 +13,7 @@ import { assetRoutes } from './routes/assets.ts';
 import { collectionRoutes } from './routes/collections.ts';
 import { changeRoutes } from './routes/changes.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { iiifRoutes } from './routes/iiif.ts';
 import { openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
 
@@ -83,6 +84,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await app.register(collectionRoutes, { config, services });
     await app.register(changeRoutes, { config, services });
     await app.register(uploadRoutes, { config, services });
+    await app.register(iiifRoutes, { config, services });
   }
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -34,6 +34,31 @@ export const defaults = Object.freeze({
   maxPageSize: 200,
   /** Time to finish in-flight requests on shutdown, milliseconds. */
   shutdownGraceMs: 10_000,
+  /** IIIF: rendered images kept on disk (LRU), bytes (2 GiB). */
+  iiifCacheBytes: 2 * 1024 ** 3,
+  /** IIIF: pyramids of big images kept on disk (LRU), bytes (4 GiB). */
+  iiifPyramidCacheBytes: 4 * 1024 ** 3,
+  /** IIIF: hot rendered images also kept in memory, bytes (64 MiB). */
+  iiifMemoryCacheBytes: 64 * 1024 ** 2,
+  /** IIIF: images above this many pixels are served from a tiled pyramid (4 megapixels). */
+  iiifPyramidThreshold: 4_000_000,
+  /** IIIF: renders at once; 0 = one per CPU. */
+  iiifConcurrency: 0,
+  /** IIIF: requests waiting for a render at most; more are answered 503. */
+  iiifQueue: 64,
+  /** IIIF: tile edge advertised in info.json and stored in pyramids, pixels. */
+  iiifTileSize: 512,
+  /** IIIF: largest output width and height, pixels. */
+  iiifMaxWidth: 12_000,
+  iiifMaxHeight: 12_000,
+  /** IIIF: largest output area, pixels (40 megapixels: ~160 MB decoded at most per render). */
+  iiifMaxArea: 40_000_000,
+  /** IIIF: render the advertised tiles of big images in the background after ingest. */
+  iiifPrerender: true,
+  /** IIIF: time one render may take, seconds. */
+  iiifRenderTimeoutSeconds: 30,
+  /** IIIF: life of a signed image URL prefix (`/iiif/s/...`), seconds (1 day). */
+  iiifSignedTtlSeconds: 86_400,
 });
 
 const ConfigSchema = Type.Object({
@@ -50,6 +75,19 @@ const ConfigSchema = Type.Object({
   clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 600 }),
   maxPageSize: Type.Integer({ minimum: 1, maximum: 10_000 }),
   shutdownGraceMs: Type.Integer({ minimum: 0 }),
+  iiifCacheBytes: Type.Integer({ minimum: 0 }),
+  iiifPyramidCacheBytes: Type.Integer({ minimum: 0 }),
+  iiifMemoryCacheBytes: Type.Integer({ minimum: 0 }),
+  iiifPyramidThreshold: Type.Integer({ minimum: 1 }),
+  iiifConcurrency: Type.Integer({ minimum: 0, maximum: 256 }),
+  iiifQueue: Type.Integer({ minimum: 0, maximum: 100_000 }),
+  iiifTileSize: Type.Integer({ minimum: 64, maximum: 4096 }),
+  iiifMaxWidth: Type.Integer({ minimum: 1, maximum: 65_535 }),
+  iiifMaxHeight: Type.Integer({ minimum: 1, maximum: 65_535 }),
+  iiifMaxArea: Type.Integer({ minimum: 1, maximum: 300_000_000 }),
+  iiifPrerender: Type.Boolean(),
+  iiifRenderTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 600 }),
+  iiifSignedTtlSeconds: Type.Integer({ minimum: 10, maximum: 31_536_000 }),
 }, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;

@@ -42,6 +42,8 @@ export const errorRegistry = {
   ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body is too large' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  ERR_NOT_IMPLEMENTED: { status: 501, title: 'Valid request that is not implemented' },
+  ERR_IMAGE_SIZE_LIMIT: { status: 404, title: 'Requested image size is beyond the limits' },
 
   // Authentication and authorisation
   ERR_UNAUTHORIZED: { status: 401, title: 'Authentication required' },

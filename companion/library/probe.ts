@@ -4,9 +4,10 @@
  * recognises an image, without a thumbnail for now. SVG is refused: a library serves files
  * to browsers, and SVG carries script.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { ProtocolError } from '../../shared/errors.ts';
 import { getExiftool } from '../metadata/exiftool.ts';
+import { decodePsdComposite, PSD_MEDIA_TYPES, psdPreview, readPsd } from '../iiif/psd.ts';
 
 /** Decompression-bomb guard: 300 megapixels. */
 export const MAX_INPUT_PIXELS = 300_000_000;
@@ -31,6 +32,9 @@ const SHARP_MEDIA_TYPES: Record<string, string> = {
   jp2: 'image/jp2',
   jxl: 'image/jxl',
 };
+
+/** Image formats whose MIME type is not under image/ (exiftool's names). */
+const EXTRA_IMAGE_TYPES = PSD_MEDIA_TYPES;
 
 export async function probeImage(path: string): Promise<ImageProbe> {
   try {
@@ -57,7 +61,7 @@ export async function probeImage(path: string): Promise<ImageProbe> {
     .read(path)
     .catch(() => undefined);
   const mime = tags?.MIMEType;
-  if (!mime || !mime.startsWith('image/') || mime === 'image/svg+xml') {
+  if (!mime || !(mime.startsWith('image/') || EXTRA_IMAGE_TYPES.has(mime)) || mime === 'image/svg+xml') {
     throw new ProtocolError('ERR_NOT_AN_IMAGE', 'the file is not an image this library can read');
   }
   const width = typeof tags.ImageWidth === 'number' ? tags.ImageWidth : undefined;
@@ -65,9 +69,31 @@ export async function probeImage(path: string): Promise<ImageProbe> {
   return { mediaType: mime, width, height, decodable: false };
 }
 
+/**
+ * The pixels of a file as sharp input: the file itself, or for Photoshop files (which libvips
+ * cannot read) the flattened composite, else the embedded JPEG preview.
+ */
+async function pixelSource(source: string, mediaType: string): Promise<Sharp> {
+  if (!PSD_MEDIA_TYPES.has(mediaType)) return sharp(source, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' });
+  const bytes = await readPsd(source);
+  try {
+    const { pixels, width, height, channels } = decodePsdComposite(bytes);
+    return sharp(pixels, { raw: { width, height, channels } });
+  } catch {
+    const preview = psdPreview(bytes);
+    if (!preview) throw new ProtocolError('ERR_NOT_AN_IMAGE', 'the Photoshop file has neither a composite nor a preview');
+    return sharp(preview);
+  }
+}
+
+/** Whether a thumbnail can be made of this kind of file. */
+export function canRender(probe: ImageProbe): boolean {
+  return probe.decodable || PSD_MEDIA_TYPES.has(probe.mediaType);
+}
+
 /** Writes a JPEG thumbnail (longest side THUMBNAIL_SIZE, EXIF orientation applied, sRGB). */
-export async function writeThumbnail(source: string, target: string): Promise<void> {
-  await sharp(source, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' })
+export async function writeThumbnail(source: string, target: string, mediaType = ''): Promise<void> {
+  await (await pixelSource(source, mediaType))
     .rotate()
     .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb')
