@@ -8,11 +8,14 @@
  * unreferenced blob, never a catalog entry without its file.
  */
 import { copyFile, rm } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
 import { ProtocolError } from '../../shared/errors.ts';
 import type { AssetMetadata } from '../../shared/schemas/asset.ts';
+import { loadMetadataProfile, type MetadataProfile } from '../metadata/profile.ts';
 import { readMetadata } from '../metadata/read.ts';
 import { writeMetadata, validateMetadataChange } from '../metadata/write.ts';
+import { extractXmpPacket } from '../metadata/xmp-packet.ts';
 import { BlobStore, type StoredBlob } from './blob-store.ts';
 import type { Catalog, CatalogTransaction } from './catalog.ts';
 import { newId, versionId } from './ids.ts';
@@ -69,6 +72,7 @@ export function cleanFilename(input: string | undefined): string {
 interface PreparedFile {
   original: StoredBlob;
   thumbnail?: StoredBlob;
+  xmp?: StoredBlob;
   mediaType: string;
   width?: number;
   height?: number;
@@ -86,10 +90,13 @@ export class Library {
   /** sha256 of every version of every live asset → asset id (exact-duplicate detection). */
   #bySha = new Map<string, string>();
 
-  constructor(options: { catalog: Catalog; blobs: BlobStore; maxUploadBytes: number }) {
+  #profile?: Promise<MetadataProfile>;
+
+  constructor(options: { catalog: Catalog; blobs: BlobStore; maxUploadBytes: number; metadataProfile?: MetadataProfile }) {
     this.catalog = options.catalog;
     this.blobs = options.blobs;
     this.maxUploadBytes = options.maxUploadBytes;
+    if (options.metadataProfile) this.#profile = Promise.resolve(options.metadataProfile);
     // Filters answer at once; the full-text part fills in between requests (a text search that
     // comes first finishes it), so a 100,000-asset catalog starts serving within seconds.
     this.textIndexed = this.index.rebuildInBackground(this.catalog.data.assets);
@@ -116,6 +123,12 @@ export class Library {
   findByHash(sha256: string): AssetRecord | undefined {
     const id = this.#bySha.get(sha256);
     return id ? this.catalog.asset(id) : undefined;
+  }
+
+  /** The metadata profile files are read and written with (`<data>/metadata-profile.json`, else the core one). */
+  metadataProfile(): Promise<MetadataProfile> {
+    this.#profile ??= loadMetadataProfile(dirname(this.blobs.root));
+    return this.#profile;
   }
 
   getAsset(id: string): AssetRecord {
@@ -165,14 +178,17 @@ export class Library {
     let thumbTmp: string | undefined;
     try {
       const probe = await probeImage(tmpPath);
-      const { metadata, warnings } = await readMetadata(tmpPath);
+      const { metadata, warnings } = await readMetadata(tmpPath, { profile: await this.metadataProfile() });
+      const packet = await extractXmpPacket(tmpPath);
+      warnings.push(...packet.warnings);
+      const xmp = packet.packet ? await this.blobs.put(Readable.from([packet.packet])) : undefined;
       let thumbnail: StoredBlob | undefined;
       if (canRender(probe)) {
         thumbTmp = this.blobs.tempPath('.jpg');
         thumbnail = await this.#makeThumbnail(tmpPath, thumbTmp, probe, warnings);
       }
       const original = await this.blobs.adopt(tmpPath, sha256, size);
-      return { original, thumbnail, mediaType: probe.mediaType, width: probe.width, height: probe.height, metadata, warnings };
+      return { original, thumbnail, xmp, mediaType: probe.mediaType, width: probe.width, height: probe.height, metadata, warnings };
     } finally {
       await rm(tmpPath, { force: true });
       if (thumbTmp) await rm(thumbTmp, { force: true });
@@ -221,6 +237,7 @@ export class Library {
     if (file.height) version.height = file.height;
     if (derivedFrom) version.derivedFrom = derivedFrom;
     if (file.thumbnail) version.thumbnailSha256 = file.thumbnail.sha256;
+    if (file.xmp) version.xmpSha256 = file.xmp.sha256;
     return version;
   }
 
@@ -348,13 +365,14 @@ export class Library {
     change: AssetMetadata,
     options: { ifMatch: string | undefined; user?: string; comment?: string },
   ): Promise<AssetRecord> {
-    validateMetadataChange(change);
+    const profile = await this.metadataProfile();
+    validateMetadataChange(change, profile);
     const asset = this.getLiveAsset(assetId);
     const base = this.#checkBase(asset, options.ifMatch);
     const tmp = this.blobs.tempPath();
     try {
       await copyFile(this.blobs.pathOf(base.sha256), tmp);
-      await writeMetadata(tmp, change);
+      await writeMetadata(tmp, change, { profile });
     } catch (error) {
       await rm(tmp, { force: true });
       throw error;

@@ -20,6 +20,8 @@ export interface VersionRecord {
   derivedFrom?: string;
   /** sha256 of the thumbnail rendition (a JPEG), when one could be made. */
   thumbnailSha256?: string;
+  /** sha256 of the file's raw XMP packet (UTF-8, stored as a blob), when it has one. */
+  xmpSha256?: string;
   /** Metadata read from this version's file. */
   metadata: AssetMetadata;
 }

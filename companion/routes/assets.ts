@@ -252,6 +252,31 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
     },
   );
 
+  app.get<{ Params: { id: string; version: string } }>(
+    `${API_PREFIX}/assets/:id/versions/:version/xmp`,
+    {
+      schema: {
+        tags: ['versions'],
+        summary: "The version's raw XMP packet, as its file carries it (extended XMP joined)",
+        params: VersionParams,
+        response: { 200: fileResponse('The XMP packet (UTF-8)', 'application/rdf+xml'), ...problemResponses(401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const asset = library.getAsset(request.params.id);
+      auth.requireRead(request.actor, asset);
+      const version = library.getVersion(asset, request.params.version);
+      if (!version.xmpSha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', `version "${version.id}" has no XMP packet`);
+      return sendFile(request, reply, {
+        path: library.blobs.pathOf(version.xmpSha256),
+        size: await fileSize(services, version.xmpSha256),
+        etag: `"${version.xmpSha256}"`,
+        contentType: 'application/rdf+xml; charset=utf-8',
+        cacheControl: 'private, max-age=31536000, immutable',
+      });
+    },
+  );
+
   app.patch<{ Params: { id: string }; Body: { metadata: Record<string, never>; comment?: string } }>(
     `${API_PREFIX}/assets/:id/metadata`,
     {

@@ -11,7 +11,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../shared/schemas/discovery.ts';
 import { WELL_KNOWN_PATH } from '../../shared/discovery.ts';
-import { METADATA_PROFILE_NAME, metadataFields } from '../../shared/metadata-fields.ts';
+import { buildProfileDocument, CORE_PROFILE, loadMetadataProfile, type MetadataProfile } from '../metadata/profile.ts';
 import { requestOrigin } from '../http/origin.ts';
 import type { Config } from '../config.ts';
 import { SOFTWARE } from '../software.ts';
@@ -51,19 +51,17 @@ export function buildCapabilitiesDocument(config: Config): CapabilitiesDocument 
   };
 }
 
-export function buildMetadataProfileDocument(): MetadataProfileDocument {
-  return {
-    profile: METADATA_PROFILE_NAME,
-    fields: metadataFields.map(({ read: _read, rights: _rights, ...mapping }) => mapping),
-    custom: [],
-  };
+/** The metadata profile document: the field table, with this server's custom mappings. */
+export function buildMetadataProfileDocument(profile: MetadataProfile = CORE_PROFILE): MetadataProfileDocument {
+  return buildProfileDocument(profile);
 }
 
 const cacheControl = 'public, max-age=300';
 
 export async function wellKnownRoutes(app: FastifyInstance, opts: { config: Config }) {
   const { config } = opts;
-  const metadataProfile = buildMetadataProfileDocument();
+  // `<data>/metadata-profile.json` when present: a bad file stops the server here, at start.
+  const metadataProfile = buildMetadataProfileDocument(await loadMetadataProfile(config.dataDir));
   const capabilities = buildCapabilitiesDocument(config);
 
   app.get(
