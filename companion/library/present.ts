@@ -2,16 +2,24 @@
  * Catalog records as the protocol shows them: `imagine://` URIs, absolute URLs for the
  * thumbnail and the IIIF service, the rights summary. The origin comes from the request.
  */
-import type { Asset, Collection, Version } from '../../shared/schemas/asset.ts';
+import type { Asset, AssetMetadata, Collection, Version } from '../../shared/schemas/asset.ts';
 import type { ChangeEvent } from '../../shared/schemas/changes.ts';
 import { formatUri, uriAuthorityFromOrigin } from '../../shared/uri.ts';
 import { currentVersion, type AssetRecord, type ChangeRecord, type CollectionRecord, type VersionRecord } from './records.ts';
 import { rightsSummary } from './rights.ts';
+import { filterMetadata, type PrivacyPolicy } from '../metadata/privacy.ts';
 
 export interface PresentContext {
   origin: string;
   apiBase: string;
   iiifBase: string;
+  /** What the caller may learn of where pictures were taken; everything when absent. */
+  privacy?: PrivacyPolicy;
+}
+
+/** Metadata as this caller may see it (the privacy filter for public callers). */
+export function visibleMetadata(metadata: AssetMetadata, ctx: PresentContext): AssetMetadata {
+  return ctx.privacy ? filterMetadata(metadata, ctx.privacy) : metadata;
 }
 
 export function assetUri(origin: string, id: string, version?: string): string {
@@ -38,7 +46,7 @@ export function presentAsset(asset: AssetRecord, ctx: PresentContext): Asset {
     created: asset.created,
     updated: asset.updated,
     currentVersion: current.id,
-    metadata: current.metadata,
+    metadata: visibleMetadata(current.metadata, ctx),
     versions: asset.versions.map(presentVersion),
     rights: rightsSummary(current.metadata),
     collections: asset.collections,

@@ -7,6 +7,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { requestOrigin } from '../http/origin.ts';
 import { parseBearer, type Actor } from '../library/auth.ts';
 import type { PresentContext } from '../library/present.ts';
+import { privacyPolicyFor } from '../metadata/privacy.ts';
 import type { LibraryServices } from '../library/services.ts';
 import type { Config } from '../config.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../shared/errors.ts';
@@ -36,7 +37,10 @@ export function installActor(app: FastifyInstance, services: LibraryServices): v
 
 export function presentContext(request: FastifyRequest, config: Config): PresentContext {
   const origin = requestOrigin(request, config.publicOrigin);
-  return { origin, apiBase: `${origin}${API_PREFIX}`, iiifBase: `${origin}${IIIF_PREFIX}` };
+  const ctx: PresentContext = { origin, apiBase: `${origin}${API_PREFIX}`, iiifBase: `${origin}${IIIF_PREFIX}` };
+  // Signed-in readers are members of what they read; anonymous callers get the public policy.
+  if (!request.actor) ctx.privacy = privacyPolicyFor('public');
+  return ctx;
 }
 
 /** The version id in an If-Match header: `"v3"` (a bare `v3` is accepted too). */

@@ -10,7 +10,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { Asset, AssetMetadata, DownloadTicket, SearchPage, Version } from '../../shared/schemas/asset.ts';
 import { sendFile } from '../http/send-file.ts';
 import { parseSearchQuery } from '../library/search-index.ts';
-import { presentAsset, presentVersion } from '../library/present.ts';
+import { presentAsset, presentVersion, visibleMetadata } from '../library/present.ts';
 import { currentVersion } from '../library/records.ts';
 import {
   API_PREFIX,
@@ -248,7 +248,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       const asset = library.getAsset(request.params.id);
       auth.requireRead(request.actor, asset);
       const version = library.getVersion(asset, request.params.version);
-      return { ...presentVersion(version), metadata: version.metadata };
+      return { ...presentVersion(version), metadata: visibleMetadata(version.metadata, presentContext(request, config)) };
     },
   );
 
@@ -265,6 +265,8 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
     async (request, reply) => {
       const asset = library.getAsset(request.params.id);
       auth.requireRead(request.actor, asset);
+      // The raw packet carries everything, location included: members only, never the public.
+      auth.require(request.actor !== undefined, request.actor, 'read raw XMP packets');
       const version = library.getVersion(asset, request.params.version);
       if (!version.xmpSha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', `version "${version.id}" has no XMP packet`);
       return sendFile(request, reply, {
