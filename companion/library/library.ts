@@ -293,17 +293,16 @@ export class Library {
 
   /** Ingests a file on disk (copied into the store; the source is never modified). */
   async ingestFile(path: string, options: CreateAssetOptions): Promise<CreateResult> {
-    const { sha256, size } = await BlobStore.hashFile(path);
-    const existing = this.findByHash(sha256);
-    if (existing) return { asset: existing, duplicate: true };
+    // Copy (a kernel copy), then hash the copy: what is stored is what was hashed, even if the
+    // source changes meanwhile; a duplicate's copy is dropped by createAssetFromTemp.
     const tmp = this.blobs.tempPath();
-    await copyFile(path, tmp);
-    const copied = await BlobStore.hashFile(tmp);
-    if (copied.sha256 !== sha256) {
+    try {
+      await copyFile(path, tmp);
+      const { sha256, size } = await BlobStore.hashFile(tmp);
+      return await this.createAssetFromTemp({ path: tmp, sha256, size }, options);
+    } finally {
       await rm(tmp, { force: true });
-      throw new ProtocolError('ERR_CONFLICT', `${path} changed while it was being read`);
     }
-    return this.createAssetFromTemp({ path: tmp, sha256, size }, options);
   }
 
   #checkBase(asset: AssetRecord, ifMatch: string | undefined): VersionRecord {
