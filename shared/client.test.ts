@@ -312,7 +312,7 @@ describe('ProtocolClient: reading', () => {
       createdAfter: '2024-01-01',
       createdBefore: '2024-12-31T23:59:59Z',
       orientation: 'landscape',
-      rights: 'free',
+      rights: 'unrestricted',
       sort: '-created',
       limit: 2,
     });
@@ -328,7 +328,7 @@ describe('ProtocolClient: reading', () => {
       createdAfter: '2024-01-01',
       createdBefore: '2024-12-31T23:59:59Z',
       orientation: 'landscape',
-      rights: 'free',
+      rights: 'unrestricted',
       sort: '-created',
       limit: '2',
     });

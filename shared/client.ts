@@ -46,22 +46,9 @@ export interface ProtocolClientOptions {
   timeoutMs?: number;
 }
 
-export interface SearchQuery {
-  q?: string;
-  collection?: string;
-  creator?: string;
-  keyword?: string;
-  format?: string;
-  /** ISO 8601 date or date-time. */
-  createdAfter?: string;
-  createdBefore?: string;
-  orientation?: 'landscape' | 'portrait' | 'square';
-  rights?: string;
-  sort?: string;
-  limit?: number;
-  /** `next` of the previous page. */
-  cursor?: string;
-}
+import type { SearchQuery } from './schemas/asset.ts';
+
+export type { SearchQuery };
 
 /** A file to upload: sent as the raw request body, streamed when it is a stream. */
 export type UploadBody = Uint8Array | Blob | ReadableStream<Uint8Array>;

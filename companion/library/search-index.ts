@@ -30,40 +30,27 @@
 import { createHash } from 'node:crypto';
 import MiniSearch from 'minisearch';
 import { ProtocolError } from '../../shared/errors.ts';
-import type { AssetMetadata } from '../../shared/schemas/asset.ts';
+import {
+  ORIENTATIONS,
+  RIGHTS_FILTERS,
+  SEARCH_SORTS as SORTS,
+  type AssetMetadata,
+  type Orientation,
+  type RightsFilter,
+  type SearchQuery,
+  type SearchSort,
+} from '../../shared/schemas/asset.ts';
 import type { AssetRecord } from './records.ts';
 
-export const SORTS = ['relevance', 'created', '-created', 'updated', '-updated', 'title', '-title'] as const;
-export type SearchSort = (typeof SORTS)[number];
-export const ORIENTATIONS = ['landscape', 'portrait', 'square'] as const;
-export type Orientation = (typeof ORIENTATIONS)[number];
-export const RIGHTS_FILTERS = ['unrestricted', 'restricted', 'expired'] as const;
-export type RightsFilter = (typeof RIGHTS_FILTERS)[number];
-
-export interface SearchQuery {
-  /** Full-text query; all terms must match (the last one as a prefix). */
-  q?: string;
-  /** Collection id. */
-  collection?: string;
-  /** One of the current version's creators. */
-  creator?: string;
-  /** One of the current version's keywords. */
-  keyword?: string;
-  /** Subtype of the current version's media type: 'jpeg' (or 'jpg'), 'png', 'tiff' (or 'tif'), 'webp'… */
-  format?: string;
-  /** ISO date or date-time: assets created at or after it. */
-  createdAfter?: string;
-  /** ISO date or date-time: assets created strictly before it. */
-  createdBefore?: string;
-  orientation?: Orientation;
-  rights?: RightsFilter;
-  /** Default: 'relevance' with `q`, '-updated' without. */
-  sort?: SearchSort;
-  /** Page size; default 50, clamped to [1, maxLimit]. */
-  limit?: number;
-  cursor?: string;
-}
-
+export {
+  ORIENTATIONS,
+  RIGHTS_FILTERS,
+  SEARCH_SORTS as SORTS,
+  type Orientation,
+  type RightsFilter,
+  type SearchQuery,
+  type SearchSort,
+} from '../../shared/schemas/asset.ts';
 export interface SearchOptions {
   /** Whether the caller may see this asset; assets it may not see count nowhere, not even in `total`. */
   canSee(asset: AssetRecord): boolean;

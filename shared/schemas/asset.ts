@@ -105,3 +105,36 @@ export const DownloadTicket = Type.Object(
   { additionalProperties: true, $id: 'DownloadTicket' },
 );
 export type DownloadTicket = Static<typeof DownloadTicket>;
+
+export const SEARCH_SORTS = ['relevance', 'created', '-created', 'updated', '-updated', 'title', '-title'] as const;
+export type SearchSort = (typeof SEARCH_SORTS)[number];
+export const ORIENTATIONS = ['landscape', 'portrait', 'square'] as const;
+export type Orientation = (typeof ORIENTATIONS)[number];
+export const RIGHTS_FILTERS = ['unrestricted', 'restricted', 'expired'] as const;
+export type RightsFilter = (typeof RIGHTS_FILTERS)[number];
+
+/** A search as the protocol defines it (`GET {api}/assets?...`): the client sends it, the server parses it. */
+export interface SearchQuery {
+  /** Full-text query; all terms must match (the last one as a prefix). */
+  q?: string;
+  /** Collection id. */
+  collection?: string;
+  /** One of the current version's creators. */
+  creator?: string;
+  /** One of the current version's keywords. */
+  keyword?: string;
+  /** Subtype of the current version's media type: 'jpeg' (or 'jpg'), 'png', 'tiff' (or 'tif'), 'webp'… */
+  format?: string;
+  /** ISO date or date-time: assets created at or after it. */
+  createdAfter?: string;
+  /** ISO date or date-time: assets created strictly before it. */
+  createdBefore?: string;
+  orientation?: Orientation;
+  rights?: RightsFilter;
+  /** Default: 'relevance' with `q`, '-updated' without. */
+  sort?: SearchSort;
+  /** Page size; default 50, clamped to [1, maxLimit]. */
+  limit?: number;
+  /** `next` of the previous page. */
+  cursor?: string;
+}
