@@ -14,7 +14,7 @@ import { collectionRoutes } from './routes/collections.ts';
 import { changeRoutes } from './routes/changes.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { iiifRoutes } from './routes/iiif.ts';
-import { openLibraryServices, type LibraryServices } from './library/services.ts';
+import { libraryServicesOptions, openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
 
 export interface BuildAppOptions {
@@ -70,13 +70,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   if (servesLibrary) {
     const services =
       options.services ??
-      (await openLibraryServices({
-        dataDir: config.dataDir,
-        command: 'imagine serve',
-        maxUploadBytes: config.maxUploadBytes,
-        signedUrlTtlSeconds: config.signedUrlTtlSeconds,
-        clockSkewSeconds: config.clockSkewSeconds,
-      }));
+      (await openLibraryServices(libraryServicesOptions(config, 'imagine serve')));
     if (!options.services) app.addHook('onClose', async () => services.close());
     app.decorate('library', services);
     await app.register(wellKnownRoutes, { config });

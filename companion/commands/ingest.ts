@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import { loadConfig } from '../config.ts';
 import { endExiftool } from '../metadata/exiftool.ts';
 import { ingestFiles, listFiles } from '../library/ingest.ts';
-import { openLibraryServices } from '../library/services.ts';
+import { libraryServicesOptions, openLibraryServices } from '../library/services.ts';
 
 export interface IngestFlags {
   data?: string;
@@ -14,13 +14,7 @@ export interface IngestFlags {
 export async function runIngest(paths: string[], flags: IngestFlags): Promise<void> {
   const config = loadConfig({ env: process.env, flags: { dataDir: flags.data } });
   const files = await listFiles(paths);
-  const services = await openLibraryServices({
-    dataDir: config.dataDir,
-    command: 'imagine ingest',
-    maxUploadBytes: config.maxUploadBytes,
-    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
-    clockSkewSeconds: config.clockSkewSeconds,
-  });
+  const services = await openLibraryServices(libraryServicesOptions(config, 'imagine ingest'));
   const showBar = !flags.json && process.stderr.isTTY;
   const bar = new cliProgress.SingleBar(
     {

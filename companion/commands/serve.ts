@@ -3,7 +3,7 @@ import { loadConfig, type Role } from '../config.ts';
 import { closeOnSignals, startServer } from '../main.ts';
 import { endExiftool } from '../metadata/exiftool.ts';
 import { ensureDemoLibrary } from '../demo/library.ts';
-import { openLibraryServices } from '../library/services.ts';
+import { libraryServicesOptions, openLibraryServices } from '../library/services.ts';
 
 export interface ServeFlags {
   data?: string;
@@ -22,13 +22,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
   await mkdir(config.dataDir, { recursive: true });
   const servesLibrary = config.role !== 'agent';
   const services = servesLibrary
-    ? await openLibraryServices({
-        dataDir: config.dataDir,
-        command: 'imagine serve',
-        maxUploadBytes: config.maxUploadBytes,
-        signedUrlTtlSeconds: config.signedUrlTtlSeconds,
-        clockSkewSeconds: config.clockSkewSeconds,
-      })
+    ? await openLibraryServices(libraryServicesOptions(config, 'imagine serve'))
     : undefined;
   const shutdown = async () => {
     await services?.close();

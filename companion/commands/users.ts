@@ -1,17 +1,11 @@
 import { loadConfig } from '../config.ts';
-import { openLibraryServices, type LibraryServices } from '../library/services.ts';
+import { libraryServicesOptions, openLibraryServices, type LibraryServices } from '../library/services.ts';
 import type { Permission } from '../library/records.ts';
 import { ProtocolError } from '../../shared/errors.ts';
 
 async function withServices<T>(data: string | undefined, command: string, fn: (s: LibraryServices) => Promise<T>): Promise<T> {
   const config = loadConfig({ env: process.env, flags: { dataDir: data } });
-  const services = await openLibraryServices({
-    dataDir: config.dataDir,
-    command,
-    maxUploadBytes: config.maxUploadBytes,
-    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
-    clockSkewSeconds: config.clockSkewSeconds,
-  });
+  const services = await openLibraryServices(libraryServicesOptions(config, command));
   try {
     return await fn(services);
   } finally {

@@ -4,6 +4,7 @@
  * everything in the reverse order.
  */
 import { mkdir } from 'node:fs/promises';
+import type { Config } from '../config.ts';
 import { Auth } from './auth.ts';
 import { BlobStore } from './blob-store.ts';
 import { openCatalog } from './catalog.ts';
@@ -26,6 +27,17 @@ export interface LibraryServices {
   signer: UrlSigner;
   lock: WriterLock;
   close(): Promise<void>;
+}
+
+/** The options of a data folder's library, from the configuration. */
+export function libraryServicesOptions(config: Config, command: string): LibraryServicesOptions {
+  return {
+    dataDir: config.dataDir,
+    command,
+    maxUploadBytes: config.maxUploadBytes,
+    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
+    clockSkewSeconds: config.clockSkewSeconds,
+  };
 }
 
 export async function openLibraryServices(options: LibraryServicesOptions): Promise<LibraryServices> {

@@ -4,25 +4,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
-import { buildApp } from '../app.ts';
-import { loadConfig, type Config } from '../config.ts';
-import { openLibraryServices, type LibraryServices } from '../library/services.ts';
-import { endExiftool } from '../metadata/exiftool.ts';
+import { startTestLibrary, type TestLibrary } from '../../test/helpers/test-library.ts';
+import type { LibraryServices } from '../library/services.ts';
 import { sweepAbandonedUploads, UPLOAD_IDLE_MS } from './uploads.ts';
 
 const LIMIT = 64 * 1024 * 1024;
-const dataDir = mkdtempSync(join(tmpdir(), 'imagine-uploads-'));
-const uploadsDir = join(dataDir, 'uploads');
-let config: Config;
+let dataDir: string;
+let library: TestLibrary;
 let services: LibraryServices;
-let app: FastifyInstance;
 let origin: string;
 let admin: string;
 let bob: string;
@@ -136,30 +129,14 @@ const catalogCounts = () => ({
 });
 
 before(async () => {
-  config = loadConfig({ flags: { dataDir, port: 0, maxUploadBytes: LIMIT }, readFile: false });
-  services = await openLibraryServices({
-    dataDir,
-    command: 'uploads test',
-    maxUploadBytes: config.maxUploadBytes,
-    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
-    clockSkewSeconds: config.clockSkewSeconds,
-  });
-  app = await buildApp(config, { services, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  await services.auth.addUser({ name: 'admin', admin: true });
-  admin = (await services.auth.createToken('admin')).token;
+  library = await startTestLibrary({ name: 'uploads', flags: { maxUploadBytes: LIMIT } });
+  ({ dataDir, services, origin, admin } = library);
   await services.auth.addUser({ name: 'bob' });
   bob = (await services.auth.createToken('bob')).token;
   pressId = (await services.library.createCollection({ name: 'Press' })).id;
 });
 
-after(async () => {
-  await app?.close();
-  await services?.close();
-  await endExiftool();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => library?.close());
 
 describe('tus uploads', () => {
   let assetId: string;
@@ -376,10 +353,10 @@ describe('tus uploads', () => {
     const file = await makeJpeg(300, 200);
     const url = await createOk(file, { filename: 'left.jpg' });
     await patch(url, 0, file.subarray(0, 1000));
-    assert.equal(await sweepAbandonedUploads(uploadsDir, { maxIdleMs: UPLOAD_IDLE_MS }), 0);
+    assert.equal(await sweepAbandonedUploads(join(dataDir, 'uploads'), { maxIdleMs: UPLOAD_IDLE_MS }), 0);
     assert.equal(await offsetOf(url), 1000);
     const later = Date.now() + UPLOAD_IDLE_MS + 60_000;
-    assert.equal(await sweepAbandonedUploads(uploadsDir, { maxIdleMs: UPLOAD_IDLE_MS, now: later }), 1);
+    assert.equal(await sweepAbandonedUploads(join(dataDir, 'uploads'), { maxIdleMs: UPLOAD_IDLE_MS, now: later }), 1);
     assert.deepEqual(listDir('uploads'), []);
     assert.equal((await head(url)).status, 404);
   });

@@ -3,25 +3,16 @@
 // stored and served, and a metadata edit that follows the custom profile.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { makeJpeg, writeXmpBlock, xmpPacket } from '../../test/helpers/metadata.ts';
-import { buildApp } from '../app.ts';
-import { loadConfig } from '../config.ts';
-import { openLibraryServices, type LibraryServices } from '../library/services.ts';
-import { endExiftool, pickTag, readGroupedTags } from '../metadata/exiftool.ts';
+import { startTestLibrary, type TestLibrary } from '../../test/helpers/test-library.ts';
+import type { LibraryServices } from '../library/services.ts';
+import { pickTag, readGroupedTags } from '../metadata/exiftool.ts';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'imagine-xmp-route-'));
-writeFileSync(
-  join(dataDir, 'metadata-profile.json'),
-  JSON.stringify({ profile: 'newsroom.example/1', custom: [{ field: 'creator', label: 'Photographer', type: 'list', exiftool: 'IPTC:SpecialInstructions' }] }),
-);
+let library: TestLibrary;
 let services: LibraryServices;
-let app: FastifyInstance;
 let origin: string;
 let admin: string;
 
@@ -36,27 +27,21 @@ async function upload(path: string, filename: string): Promise<{ id: string; cur
 }
 
 before(async () => {
-  const config = loadConfig({ flags: { dataDir, port: 0 }, readFile: false });
-  services = await openLibraryServices({
-    dataDir,
-    command: 'xmp route test',
-    maxUploadBytes: config.maxUploadBytes,
-    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
-    clockSkewSeconds: config.clockSkewSeconds,
+  library = await startTestLibrary({
+    name: 'xmp-route',
+    prepare: (dataDir) =>
+      writeFileSync(
+        join(dataDir, 'metadata-profile.json'),
+        JSON.stringify({
+          profile: 'newsroom.example/1',
+          custom: [{ field: 'creator', label: 'Photographer', type: 'list', exiftool: 'IPTC:SpecialInstructions' }],
+        }),
+      ),
   });
-  app = await buildApp(config, { services, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  origin = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  await services.auth.addUser({ name: 'admin', admin: true });
-  admin = (await services.auth.createToken('admin')).token;
+  ({ services, origin, admin } = library);
 });
 
-after(async () => {
-  await app?.close();
-  await services?.close();
-  await endExiftool();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => library?.close());
 
 describe('metadata through the API', () => {
   let assetId: string;
@@ -73,7 +58,7 @@ describe('metadata through the API', () => {
   });
 
   test("GET .../versions/{v}/xmp answers the version's raw packet", async () => {
-    const path = join(dataDir, 'source.jpg');
+    const path = join(library.dataDir, 'source.jpg');
     await makeJpeg(path);
     await writeXmpBlock(path, xmpPacket('<my:desk>Foreign desk</my:desk><dc:format>image/jpeg</dc:format>', { my: 'http://example.com/ns/newsroom/1.0/' }));
     const asset = await upload(path, 'desk.jpg');
@@ -99,7 +84,7 @@ describe('metadata through the API', () => {
   });
 
   test('a version without XMP answers 404 ERR_VERSION_NOT_FOUND', async () => {
-    const path = join(dataDir, 'plain.jpg');
+    const path = join(library.dataDir, 'plain.jpg');
     await makeJpeg(path, 48);
     const asset = await upload(path, 'plain.jpg');
     const res = await fetch(`${origin}/api/v1/assets/${asset.id}/versions/v1/xmp`, { headers: { authorization: `Bearer ${admin}` } });
