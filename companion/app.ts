@@ -16,18 +16,25 @@ import { uploadRoutes } from './routes/uploads.ts';
 import { iiifRoutes } from './routes/iiif.ts';
 import { libraryServicesOptions, openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
+import { AGENT_PREFIX } from '../shared/schemas/agent.ts';
+import { agentPlugin } from './agent/plugin.ts';
+import { openAgentServices, type AgentServices } from './agent/services.ts';
 
 export interface BuildAppOptions {
   /** Pino logger options or false; defaults to the configured level. */
   logger?: boolean | Record<string, unknown>;
   /** Library services to use; opened from the config's data folder (and closed with the app) when absent. */
   services?: LibraryServices;
+  /** Agent services to use; opened from the config (and closed with the app) when absent. */
+  agent?: AgentServices;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The library this app serves (library and both roles). */
     library?: LibraryServices;
+    /** The agent this app serves (agent and both roles). */
+    agent?: AgentServices;
   }
 }
 
@@ -79,6 +86,14 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await app.register(changeRoutes, { config, services });
     await app.register(uploadRoutes, { config, services });
     await app.register(iiifRoutes, { config, services });
+  }
+
+  const servesAgent = config.role === 'agent' || config.role === 'both';
+  if (servesAgent) {
+    const agent = options.agent ?? (await openAgentServices(config));
+    if (!options.agent) app.addHook('onClose', async () => agent.close());
+    app.decorate('agent', agent);
+    await app.register(agentPlugin, { prefix: AGENT_PREFIX, services: agent });
   }
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -39,9 +39,10 @@ describe('loadConfig', () => {
   test('defaults: a data folder under the working directory, loopback, port 7420, both roles', () => {
     const cwd = dataDir();
     const config = loadConfig({ cwd });
-    const { dataDir: dir, ...rest } = config;
+    const { dataDir: dir, agentWorkDir: workDir, ...rest } = config;
     assert.equal(dir, join(cwd, '.imagine'));
-    const { dataDir: _default, publicOrigin: _none, ...expected } = defaults;
+    assert.equal(workDir, join(cwd, '.imagine', 'checkouts'), 'checkouts go under the data folder');
+    const { dataDir: _default, publicOrigin: _none, agentWorkDir: _work, ...expected } = defaults;
     assert.deepEqual(rest, expected);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.port, 7420);

@@ -59,6 +59,16 @@ export const defaults = Object.freeze({
   iiifRenderTimeoutSeconds: 30,
   /** IIIF: life of a signed image URL prefix (`/iiif/s/...`), seconds (1 day). */
   iiifSignedTtlSeconds: 86_400,
+  /** Agent: working folder for checkouts; default `<data>/checkouts`. */
+  agentWorkDir: undefined as string | undefined,
+  /** Agent: thumbnails and relayed images cached on disk (LRU), bytes (512 MiB). */
+  agentCacheBytes: 512 * 1024 ** 2,
+  /** Agent: origins (besides its own) allowed to call the local API, e.g. a UXP origin. */
+  agentAllowedOrigins: [] as string[],
+  /** Agent: longest wait between two attempts of a queued push, seconds. */
+  agentRetryMaxSeconds: 300,
+  /** Agent: how often each connection's change feed is polled for the mirror, seconds. */
+  syncIntervalSeconds: 30,
 });
 
 const ConfigSchema = Type.Object({
@@ -88,6 +98,11 @@ const ConfigSchema = Type.Object({
   iiifPrerender: Type.Boolean(),
   iiifRenderTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 600 }),
   iiifSignedTtlSeconds: Type.Integer({ minimum: 10, maximum: 31_536_000 }),
+  agentWorkDir: Type.Optional(Type.String({ minLength: 1 })),
+  agentCacheBytes: Type.Integer({ minimum: 0 }),
+  agentAllowedOrigins: Type.Array(Type.String({ minLength: 1, maxLength: 300 }), { maxItems: 100 }),
+  agentRetryMaxSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  syncIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
 }, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;
@@ -101,6 +116,7 @@ const ENV: Record<string, { key: keyof ConfigInput; parse: (v: string) => unknow
   IMAGINE_PUBLIC_ORIGIN: { key: 'publicOrigin', parse: String },
   IMAGINE_LOG_LEVEL: { key: 'logLevel', parse: String },
   IMAGINE_MAX_UPLOAD_BYTES: { key: 'maxUploadBytes', parse: toInteger },
+  IMAGINE_WORK_DIR: { key: 'agentWorkDir', parse: String },
 };
 
 function toInteger(value: string): unknown {
@@ -157,6 +173,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ProtocolError('ERR_CONFIG_INVALID', `invalid configuration: ${describeIssues(checked.issues)}`);
   }
   const config = { ...checked.value };
+  config.agentWorkDir = resolve(dataDir, config.agentWorkDir ?? 'checkouts');
   if (config.publicOrigin !== undefined) {
     try {
       config.publicOrigin = parseOrigin(config.publicOrigin, { allowInsecure: true });

@@ -72,6 +72,33 @@ export const errorRegistry = {
   ERR_SIGNATURE_INVALID: { status: 403, title: 'Signature is not valid' },
   ERR_SIGNATURE_EXPIRED: { status: 403, title: 'Signed URL has expired' },
 
+  // The agent (local API for the panel)
+  ERR_PAIRING_REQUIRED: { status: 401, title: 'Pairing token missing or wrong' },
+  ERR_HOST_FORBIDDEN: { status: 403, title: 'Request is not addressed to a loopback name of the agent' },
+  ERR_ORIGIN_FORBIDDEN: { status: 403, title: 'Request comes from a foreign origin' },
+  ERR_CONNECTION_NOT_FOUND: { status: 404, title: 'No such connection' },
+  ERR_CONNECTION_EXISTS: { status: 409, title: 'Already connected to this server' },
+  ERR_CHECKOUT_NOT_FOUND: { status: 404, title: 'No such checkout' },
+  ERR_QUEUE_ITEM_NOT_FOUND: { status: 404, title: 'No such queued push' },
+  ERR_NOT_IN_CONFLICT: { status: 409, title: 'Queued push is not in conflict' },
+  ERR_DOWNLOAD_INCOMPLETE: { status: 502, title: 'Download ended before the whole file arrived' },
+  ERR_FILE_MISSING: { status: 409, title: 'Local file is no longer there' },
+  ERR_FILE_BUSY: { status: 409, title: 'Local file is still being written' },
+  ERR_DISK_FULL: { status: 507, title: 'Not enough disk space' },
+  ERR_POLICY_VIOLATION: { status: 422, title: 'Does not meet the studio workflow policy' },
+  ERR_AGENT_NOT_RUNNING: { status: 503, title: 'The agent is not running' },
+  ERR_IIIF_SOURCE_INVALID: { status: 502, title: 'Not a IIIF manifest, collection or image service' },
+  ERR_MIRROR_UNAVAILABLE: { status: 503, title: 'No local mirror for this connection yet' },
+
+  // Federation
+  ERR_PEER_UNKNOWN: { status: 403, title: 'Server is not a trusted peer' },
+  ERR_PEER_TOKEN_INVALID: { status: 401, title: 'Server-to-server token is not valid' },
+  ERR_PEER_TOKEN_REPLAYED: { status: 401, title: 'Server-to-server token was already used' },
+  ERR_PEER_EXISTS: { status: 409, title: 'Peer is already known' },
+  ERR_DISTRIBUTION_FORBIDDEN: { status: 403, title: 'Rights forbid distributing this asset' },
+  ERR_WEBHOOK_SIGNATURE_INVALID: { status: 401, title: 'Webhook signature is not valid' },
+  ERR_WEBMENTION_INVALID: { status: 400, title: 'Webmention source or target is not valid' },
+
   // Local operation
   ERR_CONFIG_INVALID: { status: 500, title: 'Configuration is not valid' },
   ERR_CATALOG_LOCKED: { status: 409, title: 'Another process writes this catalog' },

@@ -1,0 +1,126 @@
+/**
+ * The agent's services: what its routes, the checkout/push queue and the mirror share. One
+ * instance per process, opened by `buildApp` for the agent and both roles, closed with the app.
+ *
+ * State lives in `<data>/agent/` (mode 0700): `connections.json` (tokens, 0600),
+ * `pairing-token`, the thumbnail cache, checkouts and the push queue. Working files go to
+ * `config.agentWorkDir` (default `<data>/checkouts`).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+import { ProtocolClient } from '../../shared/client.ts';
+import { createDiscoveryResolver, type DiscoveryResolver } from '../../shared/discovery.ts';
+import { isProtocolError, ProtocolError } from '../../shared/errors.ts';
+import type { AddConnectionRequest, Connection } from '../../shared/schemas/agent.ts';
+import { connectionIdOf, ConnectionStore, originFromUserInput } from './connections.ts';
+
+export const AGENT_DIR = 'agent';
+
+export interface AgentServices {
+  readonly config: Config;
+  /** `<data>/agent`. */
+  readonly dir: string;
+  /** Where checkouts are written. */
+  readonly workDir: string;
+  readonly connections: ConnectionStore;
+  readonly resolver: DiscoveryResolver;
+  readonly fetch: typeof fetch;
+  /** The agent's own origin (`http://127.0.0.1:7420`), known once it listens. */
+  origin: string | undefined;
+  /** A protocol client of a connection, with its token. ERR_CONNECTION_NOT_FOUND when unknown. */
+  client(connectionId: string, options?: { timeoutMs?: number }): ProtocolClient;
+  /** Adds a server: resolves what the user typed, checks discovery and the token, stores it. */
+  connect(request: AddConnectionRequest): Promise<Connection>;
+  /** Runs `fn` when the services close (queue workers, mirrors, caches). */
+  onClose(fn: () => Promise<void> | void): void;
+  close(): Promise<void>;
+}
+
+export interface OpenAgentOptions {
+  fetch?: typeof fetch;
+}
+
+export async function openAgentServices(config: Config, options: OpenAgentOptions = {}): Promise<AgentServices> {
+  const dir = join(config.dataDir, AGENT_DIR);
+  const workDir = config.agentWorkDir ?? join(config.dataDir, 'checkouts');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(workDir, { recursive: true });
+  const doFetch = options.fetch ?? ((...args: Parameters<typeof fetch>) => globalThis.fetch(...args));
+  const resolver = createDiscoveryResolver({ fetch: doFetch, timeoutMs: 10_000 });
+  const connections = await ConnectionStore.open(dir);
+  const closers: Array<() => Promise<void> | void> = [];
+  let closed = false;
+
+  const client = (connectionId: string, clientOptions: { timeoutMs?: number } = {}) => {
+    const connection = connections.require(connectionId);
+    return new ProtocolClient({
+      origin: connection.origin,
+      fetch: doFetch,
+      token: connection.token,
+      resolver,
+      timeoutMs: clientOptions.timeoutMs,
+    });
+  };
+
+  const services: AgentServices = {
+    config,
+    dir,
+    workDir,
+    connections,
+    resolver,
+    fetch: doFetch,
+    origin: undefined,
+    client,
+    async connect(request) {
+      const origin = originFromUserInput(request.url);
+      if (connections.byOrigin(origin)) {
+        throw new ProtocolError('ERR_CONNECTION_EXISTS', `already connected to ${origin}`);
+      }
+      resolver.invalidate(origin);
+      const discovery = await resolver.resolve(origin);
+      const probe = new ProtocolClient({ origin, fetch: doFetch, token: request.token, resolver, timeoutMs: 10_000 });
+      if (request.token !== undefined) {
+        // A wrong token is refused now, not at the first search.
+        await probe.search({ limit: 1 });
+      }
+      const now = new Date().toISOString();
+      return connections.add({
+        id: connectionIdOf(origin),
+        origin,
+        domain: discovery.server.domain,
+        name: request.name ?? discovery.server.name ?? discovery.server.domain,
+        token: request.token,
+        authenticated: request.token !== undefined,
+        state: 'ok',
+        lastSeen: now,
+        added: now,
+      });
+    },
+    onClose(fn) {
+      closers.push(fn);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const fn of closers.reverse()) {
+        try {
+          await fn();
+        } catch {
+          // closing goes on: one part failing to stop must not keep the others running
+        }
+      }
+    },
+  };
+  return services;
+}
+
+/** Whether an error means the server could not be reached at all (as opposed to refusing). */
+export function isUnreachable(error: unknown): boolean {
+  return (
+    isProtocolError(error, 'ERR_UPSTREAM_UNREACHABLE') ||
+    isProtocolError(error, 'ERR_UPSTREAM_TIMEOUT') ||
+    isProtocolError(error, 'ERR_DISCOVERY_UNREACHABLE') ||
+    isProtocolError(error, 'ERR_DISCOVERY_TIMEOUT')
+  );
+}
