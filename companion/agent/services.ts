@@ -13,6 +13,7 @@ import { ProtocolClient } from '../../shared/client.ts';
 import { createDiscoveryResolver, type DiscoveryResolver } from '../../shared/discovery.ts';
 import { isProtocolError, ProtocolError } from '../../shared/errors.ts';
 import type { AddConnectionRequest, Connection } from '../../shared/schemas/agent.ts';
+import type { Asset, SearchPage, SearchQuery } from '../../shared/schemas/asset.ts';
 import { connectionIdOf, ConnectionStore, originFromUserInput } from './connections.ts';
 
 export const AGENT_DIR = 'agent';
@@ -32,9 +33,24 @@ export interface AgentServices {
   client(connectionId: string, options?: { timeoutMs?: number }): ProtocolClient;
   /** Adds a server: resolves what the user typed, checks discovery and the token, stores it. */
   connect(request: AddConnectionRequest): Promise<Connection>;
+  /** The push queue, once its worker runs (companion/agent/queue.ts): counts for the status. */
+  queue?: QueueSummary;
+  /** The local mirror, once it runs (companion/agent/mirror/): answers when a server is unreachable. */
+  mirror?: LocalMirror;
   /** Runs `fn` when the services close (queue workers, mirrors, caches). */
   onClose(fn: () => Promise<void> | void): void;
   close(): Promise<void>;
+}
+
+export interface QueueSummary {
+  counts(): { pending: number; conflicts: number; failed: number };
+}
+
+export interface LocalMirror {
+  /** A page answered from the mirror; undefined when this connection has no mirror yet. */
+  search(connectionId: string, query: SearchQuery): Promise<SearchPage | undefined>;
+  /** A mirrored asset; undefined when it is not mirrored. */
+  getAsset(connectionId: string, assetId: string): Promise<Asset | undefined>;
 }
 
 export interface OpenAgentOptions {
