@@ -14,6 +14,8 @@ import { collectionRoutes } from './routes/collections.ts';
 import { changeRoutes } from './routes/changes.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { iiifRoutes } from './routes/iiif.ts';
+import { federationRoutes } from './routes/federation.ts';
+import { openFederation, type FederationServices } from './federation/services.ts';
 import { libraryServicesOptions, openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
 import { AGENT_PREFIX } from '../shared/schemas/agent.ts';
@@ -25,6 +27,8 @@ export interface BuildAppOptions {
   logger?: boolean | Record<string, unknown>;
   /** Library services to use; opened from the config's data folder (and closed with the app) when absent. */
   services?: LibraryServices;
+  /** Federation services (keys, peers) to use; opened from the data folder when absent. */
+  federation?: FederationServices;
   /** Agent services to use; opened from the config (and closed with the app) when absent. */
   agent?: AgentServices;
 }
@@ -33,6 +37,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The library this app serves (library and both roles). */
     library?: LibraryServices;
+    /** Keys and peers of this library server (library and both roles). */
+    federation?: FederationServices;
     /** The agent this app serves (agent and both roles). */
     agent?: AgentServices;
   }
@@ -86,6 +92,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await app.register(changeRoutes, { config, services });
     await app.register(uploadRoutes, { config, services });
     await app.register(iiifRoutes, { config, services });
+    const federation = options.federation ?? (await openFederation(config.dataDir));
+    app.decorate('federation', federation);
+    await app.register(federationRoutes, { config, federation });
   }
 
   const servesAgent = config.role === 'agent' || config.role === 'both';

@@ -13,6 +13,12 @@ const runServe = lazy(() => import('./commands/serve.ts'), 'runServe');
 const runIngest = lazy(() => import('./commands/ingest.ts'), 'runIngest');
 const runUsersAdd = lazy(() => import('./commands/users.ts'), 'runUsersAdd');
 const runTokensCreate = lazy(() => import('./commands/users.ts'), 'runTokensCreate');
+const peersCommands = () => import('./commands/peers.ts');
+const runPeersList = lazy(peersCommands, 'runPeersList');
+const runPeersRequest = lazy(peersCommands, 'runPeersRequest');
+const runPeersApprove = lazy(peersCommands, 'runPeersApprove');
+const runPeersRevoke = lazy(peersCommands, 'runPeersRevoke');
+const runKeysRotate = lazy(peersCommands, 'runKeysRotate');
 
 function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
   return async (...args: unknown[]) => {
@@ -84,6 +90,45 @@ export function buildProgram(): Command {
     .option('--data <dir>', 'data folder')
     .option('--json', 'print the token as JSON')
     .action(runTokensCreate);
+
+  const peers = program.command('peers').description('federation: servers that trust this one, and servers it asked');
+  peers
+    .command('list')
+    .description('list trust requests and peers, incoming and outgoing')
+    .option('--data <dir>', 'data folder')
+    .option('--json', 'print { items } as JSON')
+    .action(runPeersList);
+  peers
+    .command('request')
+    .description('ask another server to trust this one (this server must be running)')
+    .argument('<url>', 'the other server: origin, domain or imagine:// URI')
+    .option('--scopes <list>', 'comma-separated: search,view,import,sync (default all)')
+    .option('--data <dir>', 'data folder')
+    .option('--json', 'print the peer as JSON')
+    .action(runPeersRequest);
+  peers
+    .command('approve')
+    .description('trust a server that asked (takes effect at once)')
+    .argument('<domain>', 'its domain (host[:port]) as `peers list` shows it')
+    .option('--scopes <list>', 'narrow what it may do: search,view,import,sync')
+    .option('--data <dir>', 'data folder')
+    .option('--json', 'print the peer as JSON')
+    .action(runPeersApprove);
+  peers
+    .command('revoke')
+    .description('stop trusting a server (takes effect at once)')
+    .argument('<domain>', 'its domain (host[:port])')
+    .option('--data <dir>', 'data folder')
+    .option('--json', 'print the peer as JSON')
+    .action(runPeersRevoke);
+
+  const keys = program.command('keys').description("this server's federation signing keys");
+  keys
+    .command('rotate')
+    .description('make a new signing key (the old one stays published for a day)')
+    .option('--data <dir>', 'data folder')
+    .option('--json', 'print { kid } as JSON')
+    .action(runKeysRotate);
 
   return program;
 }

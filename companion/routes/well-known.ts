@@ -33,6 +33,7 @@ export function buildDiscoveryDocument(origin: string): DiscoveryDocument {
       iiif: `${origin}${IIIF_PREFIX}`,
       openapi: `${origin}/openapi.json`,
       uploads: `${origin}${API_PREFIX}/uploads`,
+      jwks: `${origin}${WELL_KNOWN_PATH}/jwks.json`,
     },
     links: {
       capabilities: `${origin}${WELL_KNOWN_PATH}/capabilities`,
