@@ -92,7 +92,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await app.register(changeRoutes, { config, services });
     await app.register(uploadRoutes, { config, services });
     await app.register(iiifRoutes, { config, services });
-    const federation = options.federation ?? (await openFederation(config.dataDir));
+    const federation = options.federation ?? (await openFederation(config.dataDir, { publicOrigin: config.publicOrigin }));
     app.decorate('federation', federation);
     await app.register(federationRoutes, { config, federation });
   }

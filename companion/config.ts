@@ -67,6 +67,8 @@ export const defaults = Object.freeze({
   agentAllowedOrigins: [] as string[],
   /** Agent: longest wait between two attempts of a queued push, seconds. */
   agentRetryMaxSeconds: 300,
+  /** Federation: time each peer has to answer a federated search, milliseconds. */
+  federatedSearchDeadlineMs: 2_000,
   /** Agent: how often each connection's change feed is polled for the mirror, seconds. */
   syncIntervalSeconds: 30,
 });
@@ -103,6 +105,7 @@ const ConfigSchema = Type.Object({
   agentAllowedOrigins: Type.Array(Type.String({ minLength: 1, maxLength: 300 }), { maxItems: 100 }),
   agentRetryMaxSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   syncIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  federatedSearchDeadlineMs: Type.Integer({ minimum: 50, maximum: 60_000 }),
 }, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;

@@ -21,6 +21,8 @@ export interface FederationServices {
   readonly peers: PeerStore;
   readonly verifier: PeerVerifier;
   readonly resolver: DiscoveryResolver;
+  /** The configured public origin, when set (else each request's own origin is used). */
+  readonly publicOrigin: string | undefined;
   /** Calls another server with a fresh signed token (`issuer` = this server's origin). */
   signedFetch(issuer: string, url: string, init?: SignedFetchInit): Promise<Response>;
 }
@@ -28,6 +30,7 @@ export interface FederationServices {
 export interface OpenFederationOptions {
   fetch?: typeof fetch;
   resolver?: DiscoveryResolver;
+  publicOrigin?: string;
 }
 
 export async function openFederation(dataDir: string, options: OpenFederationOptions = {}): Promise<FederationServices> {
@@ -41,6 +44,7 @@ export async function openFederation(dataDir: string, options: OpenFederationOpt
     peers,
     verifier,
     resolver,
+    publicOrigin: options.publicOrigin,
     async signedFetch(issuer, url, init = {}) {
       const method = (init.method ?? 'GET').toUpperCase();
       const audience = new URL(url).origin;

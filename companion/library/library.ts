@@ -11,6 +11,7 @@ import { copyFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { ProtocolError } from '../../shared/errors.ts';
+import { formatIdentity, parseIdentity } from '../../shared/identity.ts';
 import type { AssetMetadata } from '../../shared/schemas/asset.ts';
 import { loadMetadataProfile, type MetadataProfile } from '../metadata/profile.ts';
 import { readMetadata } from '../metadata/read.ts';
@@ -25,6 +26,7 @@ import {
   type AssetRecord,
   type ChangeRecord,
   type CollectionRecord,
+  type Permission,
   type VersionRecord,
 } from './records.ts';
 import { SearchIndex, type SearchQuery, type SearchResult } from './search-index.ts';
@@ -432,6 +434,34 @@ export class Library {
       for (const asset of tx.data.assets) if (asset.collections.includes(id)) tx.asset(asset.id);
       return collection;
     });
+  }
+
+  /**
+   * Shares a collection with a user of another server (`name@domain`), or ends the share
+   * (`permission` null). Their server's signed requests for that user then read it.
+   */
+  async shareCollection(id: string, identity: string, permission: Permission | null): Promise<CollectionRecord> {
+    this.getCollection(id);
+    const who = formatIdentity(parseIdentity(identity));
+    return this.catalog.mutate((tx) => {
+      const collection = tx.collection(id)!;
+      const shares = { ...collection.shares };
+      if (permission === null) delete shares[who];
+      else shares[who] = permission;
+      collection.shares = shares;
+      for (const asset of tx.data.assets) if (asset.collections.includes(id)) tx.asset(asset.id);
+      return collection;
+    });
+  }
+
+  /** The collections shared with `identity` (`name@domain`), as grants. */
+  sharesOf(identity: string): Record<string, Permission> {
+    const grants: Record<string, Permission> = {};
+    for (const collection of this.catalog.data.collections) {
+      const permission = collection.shares?.[identity];
+      if (permission) grants[collection.id] = permission;
+    }
+    return grants;
   }
 
   async addToCollection(id: string, assetIds: string[]): Promise<string[]> {

@@ -45,6 +45,8 @@ export interface CollectionRecord {
   public: boolean;
   created: string;
   createdBy?: string;
+  /** Users of other servers (`name@domain`) this collection is shared with. */
+  shares?: Record<string, Permission>;
 }
 
 export type Permission = 'read' | 'write';

@@ -8,6 +8,7 @@ import { requestOrigin } from '../http/origin.ts';
 import { parseBearer, type Actor } from '../library/auth.ts';
 import type { PresentContext } from '../library/present.ts';
 import { privacyPolicyFor } from '../metadata/privacy.ts';
+import { authenticatePeer, isPeerAuthorization, type PeerCaller } from '../federation/peer-actor.ts';
 import type { LibraryServices } from '../library/services.ts';
 import type { Config } from '../config.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../shared/errors.ts';
@@ -19,6 +20,8 @@ export const IIIF_PREFIX = '/iiif';
 declare module 'fastify' {
   interface FastifyRequest {
     actor: Actor;
+    /** Set when a trusted peer server signed the request (`Authorization: Peer ...`). */
+    peer: PeerCaller | undefined;
   }
 }
 
@@ -30,7 +33,18 @@ export interface ApiOptions {
 /** Authenticates every request of the plugin it is called in. */
 export function installActor(app: FastifyInstance, services: LibraryServices): void {
   app.decorateRequest('actor', undefined);
+  app.decorateRequest('peer', undefined);
   app.addHook('onRequest', async (request) => {
+    const federation = request.server.federation;
+    if (federation && isPeerAuthorization(request.headers.authorization)) {
+      const origin = requestOrigin(request, federation.publicOrigin);
+      const { actor, peer } = await authenticatePeer(request, federation, origin, (identity) =>
+        services.library.sharesOf(identity),
+      );
+      request.actor = actor;
+      request.peer = peer;
+      return;
+    }
     request.actor = services.auth.authenticate(parseBearer(request.headers.authorization));
   });
 }
@@ -40,6 +54,8 @@ export function presentContext(request: FastifyRequest, config: Config): Present
   const ctx: PresentContext = { origin, apiBase: `${origin}${API_PREFIX}`, iiifBase: `${origin}${IIIF_PREFIX}` };
   // Signed-in readers are members of what they read; anonymous callers get the public policy.
   if (!request.actor) ctx.privacy = privacyPolicyFor('public');
+  // Other servers and their users read as guests: location and other private fields filtered.
+  else if (request.peer) ctx.privacy = privacyPolicyFor('guest');
   return ctx;
 }
 

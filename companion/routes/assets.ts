@@ -10,6 +10,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { Asset, AssetMetadata, DownloadTicket, SearchPage, Version } from '../../shared/schemas/asset.ts';
 import { sendFile } from '../http/send-file.ts';
 import { parseSearchQuery } from '../library/search-index.ts';
+import { decodeFederatedCursor, federatedSearch } from '../federation/federated-search.ts';
 import { presentAsset, presentVersion, visibleMetadata } from '../library/present.ts';
 import { currentVersion } from '../library/records.ts';
 import {
@@ -48,7 +49,12 @@ const SearchQuerystring = Type.Object(
     rights: Type.Optional(Type.String({ maxLength: 20 })),
     sort: Type.Optional(Type.String({ maxLength: 20 })),
     limit: Type.Optional(Type.String({ maxLength: 6 })),
-    cursor: Type.Optional(Type.String({ maxLength: 1000 })),
+    cursor: Type.Optional(Type.String({ maxLength: 8000 })),
+    scope: Type.Optional(
+      Type.Enum(['local', 'federated'], {
+        description: '`federated`: also ask every peer this server asked to trust it (results carry their own imagine:// URIs; `sources` reports each peer)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -163,7 +169,10 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       },
     },
     async (request) => {
-      const query = parseSearchQuery(request.query);
+      const { scope, ...raw } = request.query;
+      // A peer's search is always local: federation does not chain.
+      if (scope === 'federated' && !request.peer) return searchFederated(request, raw);
+      const query = parseSearchQuery(raw);
       if (query.collection && !auth.canReadCollection(request.actor, query.collection)) {
         auth.require(false, request.actor, 'search this collection');
       }
@@ -176,6 +185,33 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       };
     },
   );
+
+  async function searchFederated(request: FastifyRequest, raw: Record<string, string>) {
+    const federation = request.server.federation;
+    if (!federation) throw new ProtocolError('ERR_NOT_IMPLEMENTED', 'this server does not federate');
+    const { cursor, ...query } = raw;
+    const position = decodeFederatedCursor(cursor);
+    const localQuery = parseSearchQuery({ ...query, ...(position.local ? { cursor: position.local } : {}) });
+    if (localQuery.collection && !auth.canReadCollection(request.actor, localQuery.collection)) {
+      auth.require(false, request.actor, 'search this collection');
+    }
+    const ctx = presentContext(request, config);
+    let local: { items: Asset[]; next: string | null } | null = null;
+    if (position.local !== null) {
+      const result = library.search(localQuery, (asset) => auth.canRead(request.actor, asset), config.maxPageSize);
+      local = { items: result.ids.map((id) => presentAsset(library.getAsset(id), ctx)), next: result.next };
+    }
+    const domain = new URL(ctx.origin).host;
+    return federatedSearch({
+      federation,
+      issuer: ctx.origin,
+      query,
+      cursor: position,
+      local,
+      ...(request.actor ? { subject: `${request.actor.name}@${domain}` } : {}),
+      deadlineMs: config.federatedSearchDeadlineMs,
+    });
+  }
 
   app.get<{ Params: { id: string } }>(
     `${API_PREFIX}/assets/:id`,

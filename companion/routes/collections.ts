@@ -127,4 +127,43 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
       return reply.code(204).send();
     },
   );
+
+  const Identity = Type.String({ minLength: 3, maxLength: 320, description: 'A user of another server: name@domain' });
+  const Shares = Type.Object({ shares: Type.Record(Type.String(), Type.Enum(['read', 'write'])) });
+
+  app.put<{ Params: { id: string; identity: string } }>(
+    `${API_PREFIX}/collections/:id/shares/:identity`,
+    {
+      schema: {
+        tags: ['collections', 'federation'],
+        summary: "Share a collection with a user of another server (read through their server's signed requests)",
+        params: Type.Object({ id: Id, identity: Identity }),
+        response: { 200: Shares, ...problemResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      library.getCollection(request.params.id);
+      auth.require(auth.canWriteCollection(request.actor, request.params.id), request.actor, 'share this collection');
+      const collection = await library.shareCollection(request.params.id, request.params.identity, 'read');
+      return { shares: collection.shares ?? {} };
+    },
+  );
+
+  app.delete<{ Params: { id: string; identity: string } }>(
+    `${API_PREFIX}/collections/:id/shares/:identity`,
+    {
+      schema: {
+        tags: ['collections', 'federation'],
+        summary: 'End the share of a collection with a user of another server',
+        params: Type.Object({ id: Id, identity: Identity }),
+        response: { 200: Shares, ...problemResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      library.getCollection(request.params.id);
+      auth.require(auth.canWriteCollection(request.actor, request.params.id), request.actor, 'share this collection');
+      const collection = await library.shareCollection(request.params.id, request.params.identity, null);
+      return { shares: collection.shares ?? {} };
+    },
+  );
 }
