@@ -94,7 +94,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     await app.register(iiifRoutes, { config, services });
     const federation = options.federation ?? (await openFederation(config.dataDir, { publicOrigin: config.publicOrigin }));
     app.decorate('federation', federation);
-    await app.register(federationRoutes, { config, federation });
+    await app.register(federationRoutes, { config, federation, services });
   }
 
   const servesAgent = config.role === 'agent' || config.role === 'both';

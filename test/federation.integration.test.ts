@@ -10,12 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { killChildren, lastLine, runCli, startServer, stopChild, type Server } from './helpers/integration.ts';
+import { exiftool } from './helpers/metadata.ts';
+import { diffKeys, diffTags, readAllTags } from '../companion/metadata/tag-diff.ts';
+import { endExiftool } from '../companion/metadata/exiftool.ts';
+import { writeFile } from 'node:fs/promises';
 
 let root: string;
 const data: Record<'a' | 'b' | 'c', string> = { a: '', b: '', c: '' };
 const servers: Partial<Record<'a' | 'b' | 'c', Server>> = {};
 let aliceToken = '';
 let bAdminToken = '';
+let aAdminToken = '';
 
 async function picture(path: string, rgb: [number, number, number]): Promise<void> {
   await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
@@ -60,6 +65,14 @@ before(async () => {
     const pictures = join(root, `pictures-${name}`);
     await mkdir(pictures, { recursive: true });
     await picture(join(pictures, `harbour-${name}.jpg`), [...rgb]);
+    if (name === 'b') {
+      // Rich metadata that an import must carry over untouched, and one picture nobody may copy.
+      await exiftool('-overwrite_original', '-XMP-dc:Creator=Bea Harbour', '-XMP-dc:Title=Harbour at dawn',
+        '-XMP-dc:Rights=(c) Bea', '-XMP-photoshop:Credit=Studio B', '-IPTC:Keywords=harbour', '-XMP-xmpMM:DocumentID=xmp.did:b-original',
+        join(pictures, 'harbour-b.jpg'));
+      await picture(join(pictures, 'harbour-nodist.jpg'), [90, 90, 90]);
+      await exiftool('-overwrite_original', '-XMP-xmpRights:UsageTerms=Do not distribute', join(pictures, 'harbour-nodist.jpg'));
+    }
     await cli(['ingest', '--data', data[name], '--collection', 'Open', '--public', '--json', pictures]);
   }
   // On B, a private collection to be shared with alice@<A>.
@@ -69,12 +82,14 @@ before(async () => {
   await cli(['ingest', '--data', data.b, '--collection', 'Private', '--json', secret]);
   aliceToken = await token(data.a, 'alice', false);
   bAdminToken = await token(data.b, 'boss', true);
+  aAdminToken = await token(data.a, 'root', true);
   const started = await Promise.all((['a', 'b', 'c'] as const).map((name) => startServer(data[name])));
   [servers.a, servers.b, servers.c] = started;
 }, { timeout: 400_000 });
 
 after(async () => {
   killChildren();
+  await endExiftool();
   if (root) await rm(root, { recursive: true, force: true });
 });
 
@@ -107,7 +122,8 @@ describe('federation between three servers', { timeout: 600_000 }, () => {
   test('federated search: results of all three, each with its own imagine:// authority and a status per source', async () => {
     const answer = await federated('harbour');
     const authorities = answer.items.map((i) => new URL(i.uri.replace('imagine://', 'http://')).host).sort();
-    assert.deepEqual(authorities, [servers.a!, servers.b!, servers.c!].map((s) => new URL(s.url).host).sort());
+    assert.deepEqual([...new Set(authorities)], [servers.a!, servers.b!, servers.c!].map((s) => new URL(s.url).host).sort());
+    assert.equal(answer.items.length, 4, 'A, C, and B\'s two public pictures');
     assert.deepEqual(answer.sources.map((s) => s.state), ['ok', 'ok', 'ok']);
     assert.ok(!answer.items.some((i) => i.filename === 'harbour-secret.jpg'), 'a private collection stays private');
     // The rank-by-rank merge keeps each source's own order and a plain search stays local.
@@ -158,6 +174,59 @@ describe('federation between three servers', { timeout: 600_000 }, () => {
     assert.equal(((await second.json()) as { code: string }).code, 'ERR_PEER_TOKEN_REPLAYED');
   });
 
+  test('import (fork) from a peer: metadata diff shows only provenance; rights and hashes enforced', async () => {
+    const found = await federated('harbour');
+    const parent = found.items.find((i) => i.filename === 'harbour-b.jpg')!;
+    const forbidden = found.items.find((i) => i.filename === 'harbour-nodist.jpg')!;
+    assert.ok(parent && forbidden, JSON.stringify(found.items.map((i) => i.filename)));
+    const importOf = (uri: string, bearer = aAdminToken) =>
+      fetch(`${servers.a!.api}/imports`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ uri }),
+      });
+    const countOnA = async () =>
+      ((await (await fetch(`${servers.a!.api}/assets?limit=200`, { headers: { authorization: `Bearer ${aAdminToken}` } })).json()) as { items: unknown[] }).items.length;
+    const before = await countOnA();
+
+    const refused = await importOf(forbidden.uri);
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as { code: string }).code, 'ERR_DISTRIBUTION_FORBIDDEN');
+    const notPeer = await importOf('imagine://127.0.0.1:9/images/abc');
+    assert.equal(((await notPeer.json()) as { code: string }).code, 'ERR_PEER_UNKNOWN');
+    const anonymous = await fetch(`${servers.a!.api}/imports`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ uri: parent.uri }) });
+    assert.equal(anonymous.status, 401);
+    assert.equal(await countOnA(), before, 'nothing stored by refused imports');
+
+    const imported = await importOf(parent.uri);
+    assert.equal(imported.status, 201, await imported.clone().text());
+    const asset = (await imported.json()) as { id: string; uri: string; metadata: Record<string, unknown> };
+    assert.ok(asset.uri.startsWith(`imagine://${new URL(servers.a!.url).host}/images/`));
+    assert.equal(await countOnA(), before + 1);
+
+    // Compare the two originals tag by tag.
+    const original = async (api: string, id: string, bearer?: string) => {
+      const ticket = (await (await fetch(`${api}/assets/${id}/download`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} })).json()) as { url: string };
+      const path = join(root, `${id}-${Math.random().toString(36).slice(2)}.jpg`);
+      await writeFile(path, Buffer.from(await (await fetch(ticket.url)).arrayBuffer()));
+      return (await readAllTags(path)).tags;
+    };
+    const parentId = parent.uri.split('/').pop()!;
+    const diff = diffTags(await original(servers.b!.api, parentId), await original(servers.a!.api, asset.id, aAdminToken));
+    const keys = diffKeys(diff);
+    assert.ok(keys.length > 0);
+    const provenance = /^XMP-(xmpMM:(DocumentID|InstanceID|OriginalDocumentID|DerivedFrom|History)|dc:Source)/;
+    assert.deepEqual(keys.filter((k) => !provenance.test(k)), [], `only provenance changed: ${keys.join(', ')}`);
+    assert.deepEqual(diff.removed, [], 'nothing removed');
+    assert.ok(keys.some((k) => k.startsWith('XMP-dc:Source')));
+    assert.ok(keys.some((k) => k.startsWith('XMP-xmpMM:DerivedFrom')));
+
+    // Importing the same version again adds nothing (same bytes: the existing asset answers).
+    const again = await importOf(parent.uri);
+    assert.equal(again.status, 200);
+    assert.equal(((await again.json()) as { id: string }).id, asset.id);
+  });
+
   test('a stopped peer is reported failed; the search still answers', async () => {
     await stopChild(servers.c!);
     const started = performance.now();
@@ -165,7 +234,7 @@ describe('federation between three servers', { timeout: 600_000 }, () => {
     assert.ok(performance.now() - started < 10_000);
     assert.equal(sourceOf(answer, servers.c!)?.state, 'failed');
     assert.equal(sourceOf(answer, servers.b!)?.state, 'ok');
-    assert.equal(answer.items.length, 2);
+    assert.equal(answer.items.length, 3, "A's public picture and B's two (the import is in no public collection)");
   });
 
   test('revocation takes effect at once', async () => {
@@ -173,6 +242,6 @@ describe('federation between three servers', { timeout: 600_000 }, () => {
     const answer = await federated('harbour');
     assert.equal(sourceOf(answer, servers.b!)?.state, 'failed');
     assert.equal(sourceOf(answer, servers.b!)?.error?.code, 'ERR_PEER_UNKNOWN');
-    assert.equal(answer.items.length, 1);
+    assert.equal(answer.items.length, 1, 'only A');
   });
 });

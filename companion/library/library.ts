@@ -43,6 +43,8 @@ export interface NewFileOptions {
 
 export interface CreateAssetOptions extends NewFileOptions {
   collection?: string;
+  /** What the new asset was made from (an import's parent imagine:// URI), kept on its first version. */
+  derivedFrom?: string;
 }
 
 export interface PushVersionOptions extends NewFileOptions {
@@ -267,7 +269,7 @@ export class Library {
         throw new ProtocolError('ERR_COLLECTION_NOT_FOUND', `no collection "${options.collection}"`);
       }
       const now = new Date().toISOString();
-      const version = this.#versionRecord(1, file, options);
+      const version = this.#versionRecord(1, file, options, options.derivedFrom);
       const asset: AssetRecord = {
         id: newId(),
         filename,
@@ -452,6 +454,11 @@ export class Library {
       for (const asset of tx.data.assets) if (asset.collections.includes(id)) tx.asset(asset.id);
       return collection;
     });
+  }
+
+  /** The live asset made from `parentUri` (an import of it), if any. */
+  findDerivedFrom(parentUri: string): AssetRecord | undefined {
+    return this.catalog.data.assets.find((a) => !a.deleted && a.versions[0]?.derivedFrom === parentUri);
   }
 
   /** The collections shared with `identity` (`name@domain`), as grants. */

@@ -10,6 +10,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { Asset, AssetMetadata, DownloadTicket, SearchPage, Version } from '../../shared/schemas/asset.ts';
 import { sendFile } from '../http/send-file.ts';
 import { parseSearchQuery } from '../library/search-index.ts';
+import { rightsSummary } from '../library/rights.ts';
 import { decodeFederatedCursor, federatedSearch } from '../federation/federated-search.ts';
 import { presentAsset, presentVersion, visibleMetadata } from '../library/present.ts';
 import { currentVersion } from '../library/records.ts';
@@ -366,6 +367,13 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${asset.id}" was deleted`);
       const version = library.getVersion(asset, request.query.version);
       const rendition = request.query.rendition ?? 'original';
+      if (request.peer && rendition === 'original') {
+        // Another server copying an original: the rights must allow distribution.
+        const rights = rightsSummary(version.metadata);
+        if (rights.doNotDistribute || rights.expired) {
+          throw new ProtocolError('ERR_DISTRIBUTION_FORBIDDEN', `the rights of "${asset.id}" forbid distributing its original`);
+        }
+      }
       const sha256 = rendition === 'original' ? version.sha256 : version.thumbnailSha256;
       if (!sha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', `version "${version.id}" has no ${rendition}`);
       const path = `${API_PREFIX}/files/${encodeURIComponent(asset.id)}/${encodeURIComponent(version.id)}/${rendition}`;

@@ -4,6 +4,7 @@
  *   GET  /.well-known/imagine/jwks.json      this server's public keys
  *   POST {api}/federation/requests            a server asks to be trusted (signed, body { scopes? })
  *   GET  {api}/federation/self                a server asks how this one sees it (signed)
+ *   POST {api}/imports                        import (fork) an asset of a peer, with attribution
  *
  * Trust requests are recorded as pending; an administrator decides with `imagine peers`.
  */
@@ -16,6 +17,11 @@ import { requestOrigin } from '../http/origin.ts';
 import type { FederationServices } from '../federation/services.ts';
 import { parseScopes, PEER_SCOPES } from '../federation/peers.ts';
 import { API_PREFIX } from './well-known.ts';
+import { installActor, presentContext, problemResponses } from './api-context.ts';
+import { Asset } from '../../shared/schemas/asset.ts';
+import { presentAsset } from '../library/present.ts';
+import type { LibraryServices } from '../library/services.ts';
+import { importFromPeer } from '../federation/import.ts';
 
 const TrustAnswer = Type.Object({
   origin: Type.String(),
@@ -25,8 +31,50 @@ const TrustAnswer = Type.Object({
 
 const Jwks = Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) });
 
-export async function federationRoutes(app: FastifyInstance, opts: { config: Config; federation: FederationServices }) {
-  const { config, federation } = opts;
+export async function federationRoutes(
+  app: FastifyInstance,
+  opts: { config: Config; federation: FederationServices; services: LibraryServices },
+) {
+  const { config, federation, services } = opts;
+
+  app.register(async (api) => {
+    installActor(api, services);
+    api.post<{ Body: { uri: string; collection?: string } }>(
+      `${API_PREFIX}/imports`,
+      {
+        schema: {
+          tags: ['federation'],
+          summary: 'Import (fork) an asset of a peer: rights checked, bytes verified, fork provenance written',
+          body: Type.Object(
+            {
+              uri: Type.String({ minLength: 1, maxLength: 2048, description: 'imagine:// URI of the asset (optionally @version)' }),
+              collection: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: Asset, 200: Asset, ...problemResponses(400, 401, 403, 404, 413, 502, 504) },
+        },
+      },
+      async (request, reply) => {
+        const { auth, library } = services;
+        auth.require(auth.canCreateAsset(request.actor, request.body.collection), request.actor, 'import assets');
+        const ctx = presentContext(request, config);
+        const result = await importFromPeer({
+          federation,
+          library,
+          issuer: ctx.origin,
+          uri: request.body.uri,
+          collection: request.body.collection,
+          user: request.actor?.name,
+          ...(request.actor ? { subject: `${request.actor.name}@${new URL(ctx.origin).host}` } : {}),
+          maxBytes: config.maxUploadBytes,
+        });
+        request.log.info({ parent: result.parentUri, asset: result.asset.id, duplicate: result.duplicate }, 'imported');
+        reply.code(result.duplicate ? 200 : 201);
+        return presentAsset(result.asset, ctx);
+      },
+    );
+  });
 
   app.get(
     `${WELL_KNOWN_PATH}/jwks.json`,
