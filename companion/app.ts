@@ -18,9 +18,19 @@ import { federationRoutes } from './routes/federation.ts';
 import { openFederation, type FederationServices } from './federation/services.ts';
 import { libraryServicesOptions, openLibraryServices, type LibraryServices } from './library/services.ts';
 import { SOFTWARE } from './software.ts';
+import { installCompiledSchemaChecks } from './compiled-schemas.ts';
 import { AGENT_PREFIX } from '../shared/schemas/agent.ts';
 import { agentPlugin } from './agent/plugin.ts';
 import { openAgentServices, type AgentServices } from './agent/services.ts';
+import { panelRoutes } from './routes/panel.ts';
+import { openEvents } from './events/services.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { openWebmention } from './webmention/services.ts';
+import { webmentionRoutes } from './routes/webmention.ts';
+import { MirrorService } from './federation/mirror-service.ts';
+import { federationMirrorRoutes } from './routes/federation-mirrors.ts';
+import { API_PREFIX } from './routes/api-context.ts';
+import { guestRoutes } from './routes/guests.ts';
 
 export interface BuildAppOptions {
   /** Pino logger options or false; defaults to the configured level. */
@@ -45,6 +55,7 @@ declare module 'fastify' {
 }
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  installCompiledSchemaChecks();
   const app = Fastify({
     logger:
       options.logger ?? {
@@ -95,6 +106,31 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     const federation = options.federation ?? (await openFederation(config.dataDir, { publicOrigin: config.publicOrigin }));
     app.decorate('federation', federation);
     await app.register(federationRoutes, { config, federation, services });
+    await app.register(guestRoutes, { config, services, federation });
+    // Events (webhooks following the change feed) and webmention; stopped before the library closes.
+    const events = await openEvents(config, services.library, app.log);
+    const webmention = await openWebmention(config, services, app.log);
+    app.decorate('events', events);
+    app.decorate('webmention', webmention);
+    app.addHook('preClose', async () => {
+      await Promise.all([events.close(), webmention.close()]);
+    });
+    await app.register(webhookRoutes, { config, services, events });
+    // Mirrors of peers' collections: run in the background, stopped before the library closes.
+    const mirrors = new MirrorService({
+      dataDir: config.dataDir,
+      federation,
+      library: services.library,
+      intervalSeconds: config.mirrorIntervalSeconds,
+      maxBytes: config.maxUploadBytes,
+      log: app.log,
+      apiPrefix: API_PREFIX,
+    });
+    app.decorate('mirrors', mirrors);
+    app.addHook('onReady', async () => mirrors.start());
+    app.addHook('preClose', async () => mirrors.close());
+    await app.register(federationMirrorRoutes, { config, services, federation, events, mirrors });
+    await app.register(webmentionRoutes, { config, services, webmention });
   }
 
   const servesAgent = config.role === 'agent' || config.role === 'both';
@@ -103,6 +139,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     if (!options.agent) app.addHook('onClose', async () => agent.close());
     app.decorate('agent', agent);
     await app.register(agentPlugin, { prefix: AGENT_PREFIX, services: agent });
+    await app.register(panelRoutes, { config, services: agent });
   }
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

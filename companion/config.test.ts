@@ -42,7 +42,7 @@ describe('loadConfig', () => {
     const { dataDir: dir, agentWorkDir: workDir, ...rest } = config;
     assert.equal(dir, join(cwd, '.imagine'));
     assert.equal(workDir, join(cwd, '.imagine', 'checkouts'), 'checkouts go under the data folder');
-    const { dataDir: _default, publicOrigin: _none, agentWorkDir: _work, ...expected } = defaults;
+    const { dataDir: _default, publicOrigin: _none, agentWorkDir: _work, smtpUrl: _smtp, smtpFrom: _from, ...expected } = defaults;
     assert.deepEqual(rest, expected);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.port, 7420);

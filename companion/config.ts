@@ -9,6 +9,7 @@ import Type, { type Static } from 'typebox';
 import { ProtocolError } from '../shared/errors.ts';
 import { checkSchema, describeIssues } from '../shared/validate.ts';
 import { parseOrigin } from '../shared/origin.ts';
+import { compileWebSources, type WebSourceConfig } from './iiif/web-source.ts';
 
 export const ROLES = ['library', 'agent', 'both'] as const;
 export type Role = (typeof ROLES)[number];
@@ -59,6 +60,18 @@ export const defaults = Object.freeze({
   iiifRenderTimeoutSeconds: 30,
   /** IIIF: life of a signed image URL prefix (`/iiif/s/...`), seconds (1 day). */
   iiifSignedTtlSeconds: 86_400,
+  /** IIIF: web sources, `{source}:{name}` identifiers (companion/iiif/web-source.ts). */
+  iiifWebSources: [] as WebSourceConfig[],
+  /** IIIF: largest web original fetched, bytes (100 MiB). */
+  iiifWebMaxBytes: 100 * 1024 ** 2,
+  /** IIIF: time one web original may take to arrive, redirects included, milliseconds. */
+  iiifWebTimeoutMs: 20_000,
+  /** IIIF: allow web sources on loopback/private addresses (development and tests only). */
+  iiifWebAllowPrivate: false,
+  /** IIIF: fetched web originals kept on disk (LRU), bytes (1 GiB). */
+  iiifWebCacheBytes: 1024 ** 3,
+  /** IIIF: a web original is used without asking its source again for this long, seconds (1 day). */
+  iiifWebTtlSeconds: 86_400,
   /** Agent: working folder for checkouts; default `<data>/checkouts`. */
   agentWorkDir: undefined as string | undefined,
   /** Agent: thumbnails and relayed images cached on disk (LRU), bytes (512 MiB). */
@@ -71,6 +84,34 @@ export const defaults = Object.freeze({
   federatedSearchDeadlineMs: 2_000,
   /** Agent: how often each connection's change feed is polled for the mirror, seconds. */
   syncIntervalSeconds: 30,
+  /** Federation: how often a mirrored peer collection's change feed is polled, seconds (webhooks hint sooner). */
+  mirrorIntervalSeconds: 60,
+  /** Webhooks: allow callback URLs on loopback/private addresses (development and tests only). */
+  allowPrivateWebhooks: false,
+  /** Webhooks: time a callback has to answer a delivery or the subscription challenge, milliseconds. */
+  webhookTimeoutMs: 10_000,
+  /** Webhooks: first retry delay, milliseconds; doubles per attempt, with jitter. */
+  webhookRetryBaseMs: 10_000,
+  /** Webhooks: longest retry delay, milliseconds (6 h: 24 attempts span about three days). */
+  webhookRetryMaxMs: 21_600_000,
+  /** Webhooks: attempts before a delivery is marked failed. */
+  webhookMaxAttempts: 24,
+  /** Webmention: allow sources and targets on loopback/private addresses (development and tests only). */
+  allowPrivateWebmention: false,
+  /** Webmention: time to fetch a source (or discover a target's endpoint), milliseconds. */
+  webmentionTimeoutMs: 10_000,
+  /** Webmention: largest source document read, bytes (1 MiB). */
+  webmentionMaxBytes: 1024 * 1024,
+  /** Guests: SMTP server invitations are mailed through (`smtp://user:pass@host:587`, `smtps://...`); unset = links are only printed. */
+  smtpUrl: undefined as string | undefined,
+  /** Guests: sender of invitation e-mails; default `imagine@<this server's host>`. */
+  smtpFrom: undefined as string | undefined,
+  /** Guests: life of a one-time sign-in link, seconds (7 days). */
+  guestLinkTtlSeconds: 7 * 86_400,
+  /** Guests: life of a guest session, seconds (12 h). */
+  guestSessionTtlSeconds: 12 * 3_600,
+  /** Guests: most items in one batch download. */
+  guestArchiveMaxItems: 200,
 });
 
 const ConfigSchema = Type.Object({
@@ -100,12 +141,43 @@ const ConfigSchema = Type.Object({
   iiifPrerender: Type.Boolean(),
   iiifRenderTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 600 }),
   iiifSignedTtlSeconds: Type.Integer({ minimum: 10, maximum: 31_536_000 }),
+  iiifWebSources: Type.Array(
+    Type.Object(
+      {
+        name: Type.String({ pattern: '^[a-z0-9-]{1,32}$' }),
+        type: Type.Enum(['web', 'trusted_web']),
+        url: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+        pattern: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+      },
+      { additionalProperties: false },
+    ),
+    { maxItems: 100 },
+  ),
+  iiifWebMaxBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 ** 3 }),
+  iiifWebTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+  iiifWebAllowPrivate: Type.Boolean(),
+  iiifWebCacheBytes: Type.Integer({ minimum: 0 }),
+  iiifWebTtlSeconds: Type.Integer({ minimum: 0, maximum: 31_536_000 }),
   agentWorkDir: Type.Optional(Type.String({ minLength: 1 })),
   agentCacheBytes: Type.Integer({ minimum: 0 }),
   agentAllowedOrigins: Type.Array(Type.String({ minLength: 1, maxLength: 300 }), { maxItems: 100 }),
   agentRetryMaxSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   syncIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+  mirrorIntervalSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   federatedSearchDeadlineMs: Type.Integer({ minimum: 50, maximum: 60_000 }),
+  allowPrivateWebhooks: Type.Boolean(),
+  webhookTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
+  webhookRetryBaseMs: Type.Integer({ minimum: 10, maximum: 3_600_000 }),
+  webhookRetryMaxMs: Type.Integer({ minimum: 10, maximum: 86_400_000 }),
+  webhookMaxAttempts: Type.Integer({ minimum: 1, maximum: 100 }),
+  allowPrivateWebmention: Type.Boolean(),
+  webmentionTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
+  webmentionMaxBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 ** 2 }),
+  smtpUrl: Type.Optional(Type.String({ pattern: '^smtps?://', maxLength: 2000 })),
+  smtpFrom: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+  guestLinkTtlSeconds: Type.Integer({ minimum: 60, maximum: 90 * 86_400 }),
+  guestSessionTtlSeconds: Type.Integer({ minimum: 60, maximum: 30 * 86_400 }),
+  guestArchiveMaxItems: Type.Integer({ minimum: 1, maximum: 10_000 }),
 }, { additionalProperties: false });
 
 export type Config = Readonly<Static<typeof ConfigSchema>>;
@@ -120,6 +192,7 @@ const ENV: Record<string, { key: keyof ConfigInput; parse: (v: string) => unknow
   IMAGINE_LOG_LEVEL: { key: 'logLevel', parse: String },
   IMAGINE_MAX_UPLOAD_BYTES: { key: 'maxUploadBytes', parse: toInteger },
   IMAGINE_WORK_DIR: { key: 'agentWorkDir', parse: String },
+  IMAGINE_SMTP_URL: { key: 'smtpUrl', parse: String },
 };
 
 function toInteger(value: string): unknown {
@@ -177,6 +250,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   const config = { ...checked.value };
   config.agentWorkDir = resolve(dataDir, config.agentWorkDir ?? 'checkouts');
+  compileWebSources(config.iiifWebSources); // throws ERR_CONFIG_INVALID naming the entry
   if (config.publicOrigin !== undefined) {
     try {
       config.publicOrigin = parseOrigin(config.publicOrigin, { allowInsecure: true });

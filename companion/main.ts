@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type BuildAppOptions } from './app.ts';
 import type { Config } from './config.ts';
+import { startAgent } from './agent/start.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -20,9 +21,16 @@ export async function startServer(config: Config, options: BuildAppOptions = {})
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
+  let stopAgent: () => Promise<void>;
+  try {
+    stopAgent = await startAgent(app, url, config);
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= closeWithin(app, config.shutdownGraceMs);
+    closing ??= closeWithin(app, config.shutdownGraceMs).then(stopAgent);
     return closing;
   };
   return { app, url, close };

@@ -61,6 +61,11 @@ export interface UploadOptions {
   sha256?: string;
   /** Overrides the client's timeout for this upload (large files need longer); 0 disables it. */
   timeoutMs?: number;
+  /**
+   * Sent as `Idempotency-Key`: repeating an upload with the same key (after a lost answer)
+   * returns the first result instead of adding a second asset or version.
+   */
+  idempotencyKey?: string;
 }
 
 export interface CreateAssetOptions extends UploadOptions {
@@ -376,6 +381,7 @@ function uploadHeaders(options: UploadOptions | PushVersionOptions): Record<stri
     'Imagine-Filename': options.filename === undefined ? undefined : encodeURIComponent(options.filename),
     'Imagine-Comment': options.comment === undefined ? undefined : encodeURIComponent(options.comment),
     'Content-Digest': options.sha256 === undefined ? undefined : contentDigest(options.sha256),
+    'Idempotency-Key': options.idempotencyKey,
   };
 }
 

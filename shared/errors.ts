@@ -98,6 +98,16 @@ export const errorRegistry = {
   ERR_DISTRIBUTION_FORBIDDEN: { status: 403, title: 'Rights forbid distributing this asset' },
   ERR_WEBHOOK_SIGNATURE_INVALID: { status: 401, title: 'Webhook signature is not valid' },
   ERR_WEBMENTION_INVALID: { status: 400, title: 'Webmention source or target is not valid' },
+  ERR_ADDRESS_FORBIDDEN: { status: 400, title: 'URL leads to a private or reserved address' },
+  ERR_WEBHOOK_VERIFICATION_FAILED: { status: 422, title: 'Webhook endpoint did not confirm the subscription' },
+  ERR_WEBHOOK_NOT_FOUND: { status: 404, title: 'No such webhook subscription' },
+  ERR_WEBMENTION_NOT_FOUND: { status: 404, title: 'No such webmention or supplement' },
+  ERR_COLLECTION_MIRROR_NOT_FOUND: { status: 404, title: 'No such collection mirror' },
+  ERR_GUEST_EMAIL_INVALID: { status: 400, title: 'E-mail address cannot be a guest' },
+  ERR_GUEST_LINK_INVALID: { status: 401, title: 'Guest sign-in link is not valid' },
+  ERR_GUEST_LINK_EXPIRED: { status: 410, title: 'Guest sign-in link has expired or was already used' },
+  ERR_GUEST_SESSION_REQUIRED: { status: 401, title: 'Guest session missing or expired' },
+  ERR_MAIL_FAILED: { status: 502, title: 'E-mail could not be sent' },
 
   // Local operation
   ERR_CONFIG_INVALID: { status: 500, title: 'Configuration is not valid' },

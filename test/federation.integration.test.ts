@@ -126,6 +126,9 @@ describe('federation between three servers', { timeout: 600_000 }, () => {
     assert.equal(answer.items.length, 4, 'A, C, and B\'s two public pictures');
     assert.deepEqual(answer.sources.map((s) => s.state), ['ok', 'ok', 'ok']);
     assert.ok(!answer.items.some((i) => i.filename === 'harbour-secret.jpg'), 'a private collection stays private');
+    // With nothing else in the query, the peers are asked at their bare search URL (signed as sent).
+    const everything = (await (await fetch(`${servers.a!.api}/assets?scope=federated`)).json()) as FederatedAnswer;
+    assert.deepEqual(everything.sources.map((s) => s.state), ['ok', 'ok', 'ok'], JSON.stringify(everything.sources));
     // The rank-by-rank merge keeps each source's own order and a plain search stays local.
     const local = (await (await fetch(`${servers.a!.api}/assets?q=harbour`)).json()) as { items: unknown[]; sources?: unknown };
     assert.equal(local.items.length, 1);

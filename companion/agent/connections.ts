@@ -12,6 +12,8 @@ import { readJsonFile, writeJsonFile } from './json-file.ts';
 
 export interface StoredConnection extends Connection {
   token?: string;
+  /** The agent's own library (role `both`), connected at start. */
+  self?: boolean;
 }
 
 interface ConnectionsFile {

@@ -15,6 +15,10 @@ import { isProtocolError, ProtocolError } from '../../shared/errors.ts';
 import type { AddConnectionRequest, Connection } from '../../shared/schemas/agent.ts';
 import type { Asset, SearchPage, SearchQuery } from '../../shared/schemas/asset.ts';
 import { connectionIdOf, ConnectionStore, originFromUserInput } from './connections.ts';
+import { AgentUrlSigner } from './url-signer.ts';
+import { ThumbCache } from './thumb-cache.ts';
+import { AssetCache } from './asset-cache.ts';
+import { Mirror } from './mirror/mirror.ts';
 
 export const AGENT_DIR = 'agent';
 
@@ -33,6 +37,12 @@ export interface AgentServices {
   client(connectionId: string, options?: { timeoutMs?: number }): ProtocolClient;
   /** Adds a server: resolves what the user typed, checks discovery and the token, stores it. */
   connect(request: AddConnectionRequest): Promise<Connection>;
+  /** Signs the agent's own image URLs (`/thumbs/...`, `/iiif/image`) for `<img>` tags. */
+  readonly urls: AgentUrlSigner;
+  /** Thumbnails and relayed IIIF images on disk (`<data>/agent/cache/`), LRU-bounded. */
+  readonly thumbs: ThumbCache;
+  /** Asset metadata seen through search and get, for offline browsing without the mirror. */
+  readonly assetCache: AssetCache;
   /** The push queue, once its worker runs (companion/agent/queue.ts): counts for the status. */
   queue?: QueueSummary;
   /** The local mirror, once it runs (companion/agent/mirror/): answers when a server is unreachable. */
@@ -67,6 +77,9 @@ export async function openAgentServices(config: Config, options: OpenAgentOption
   const connections = await ConnectionStore.open(dir);
   const closers: Array<() => Promise<void> | void> = [];
   let closed = false;
+  const cacheDir = join(dir, 'cache');
+  const urls = await AgentUrlSigner.open(dir);
+  const assetCache = await AssetCache.open(cacheDir);
 
   const client = (connectionId: string, clientOptions: { timeoutMs?: number } = {}) => {
     const connection = connections.require(connectionId);
@@ -79,6 +92,19 @@ export async function openAgentServices(config: Config, options: OpenAgentOption
     });
   };
 
+  const thumbs = await ThumbCache.open({
+    dir: cacheDir,
+    maxBytes: config.agentCacheBytes,
+    fetch: doFetch,
+    client: (id) => client(id),
+    credentials: (id) => {
+      const { origin, token } = connections.require(id);
+      return { origin, token };
+    },
+    knownAsset: (id, assetId) => assetCache.get(id, assetId),
+  });
+  closers.push(() => assetCache.close(), () => thumbs.close());
+
   const services: AgentServices = {
     config,
     dir,
@@ -87,6 +113,9 @@ export async function openAgentServices(config: Config, options: OpenAgentOption
     resolver,
     fetch: doFetch,
     origin: undefined,
+    urls,
+    thumbs,
+    assetCache,
     client,
     async connect(request) {
       const origin = originFromUserInput(request.url);
@@ -128,6 +157,10 @@ export async function openAgentServices(config: Config, options: OpenAgentOption
       }
     },
   };
+  // The offline mirror (issue 9): loads now, syncs once the agent listens (routes/sync.ts).
+  const mirror = await Mirror.open(services);
+  services.mirror = mirror;
+  closers.push(() => mirror.close());
   return services;
 }
 

@@ -1,5 +1,6 @@
 /**
- * `imagine peers list | request URL | approve DOMAIN | revoke DOMAIN` and `imagine keys rotate`:
+ * `imagine peers list | request URL | approve DOMAIN | revoke DOMAIN | mirror COLLECTION_URI` and
+ * `imagine keys rotate`:
  * federation trust, administered on the data folder. They work while the server runs: the
  * peers file is shared under a lock, and the server reloads it on the next request.
  */
@@ -11,6 +12,7 @@ import { originFromUserInput } from '../agent/connections.ts';
 import { openFederation } from '../federation/services.ts';
 import { parseScopes, type Peer } from '../federation/peers.ts';
 import { openServerKeys } from '../federation/keys.ts';
+import { formatIdentity, parseIdentity } from '../../shared/identity.ts';
 
 interface PeersFlags {
   data?: string;
@@ -80,4 +82,34 @@ export async function runKeysRotate(flags: PeersFlags): Promise<void> {
   const keys = await openServerKeys(configOf(flags).dataDir);
   const kid = await keys.rotate();
   print(flags, { kid }, `new signing key ${kid}; the previous one stays published for a day`);
+}
+
+/**
+ * Declares a mirror of a peer's collection (`imagine://peer/collections/ID`): the running server
+ * picks the declaration up within seconds and makes the initial copy, then follows the peer's
+ * change feed. The peer must trust this server (search, view, import and sync scopes).
+ */
+export async function runPeersMirror(uri: string, flags: PeersFlags & { as?: string }): Promise<void> {
+  const config = configOf(flags);
+  const own = config.publicOrigin ?? (await readLock(config.dataDir))?.url;
+  if (!own) {
+    throw new ProtocolError(
+      'ERR_SERVICE_UNAVAILABLE',
+      'start this server first (imagine serve): the mirror signs its requests as this server',
+    );
+  }
+  const { declarationFor } = await import('../federation/mirror-service.ts');
+  const { MirrorDeclarations } = await import('../federation/mirror-store.ts');
+  const federation = await openFederation(config.dataDir);
+  const declaration = await declarationFor(federation, {
+    uri,
+    localOrigin: parseOrigin(own, { allowInsecure: true }),
+    ...(flags.as ? { subject: formatIdentity(parseIdentity(flags.as)) } : {}),
+  });
+  const { mirror, existed } = await new MirrorDeclarations(config.dataDir).add(declaration);
+  print(
+    flags,
+    { ...mirror, existed },
+    `${existed ? 'already mirroring' : 'mirroring'} ${mirror.uri} as ${mirror.id}: the server copies it and follows its changes`,
+  );
 }

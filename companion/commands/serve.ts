@@ -42,6 +42,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
     discovery: `${server.url}/.well-known/imagine`,
     openapi: `${server.url}/openapi.json`,
     api: servesLibrary ? `${server.url}/api/v1` : undefined,
+    agent: config.role !== 'library' ? `${server.url}/agent/v1` : undefined,
     dataDir: config.dataDir,
     role: config.role,
   };
@@ -53,6 +54,7 @@ export async function runServe(flags: ServeFlags): Promise<void> {
         `  discovery  ${urls.discovery}\n` +
         (urls.api ? `  api        ${urls.api}\n` : '') +
         `  openapi    ${urls.openapi}\n` +
+        (urls.agent ? `  agent      ${urls.agent} (pairing token: imagine pair --data ${config.dataDir})\n` : '') +
         `  data       ${config.dataDir}\n`,
     );
   }

@@ -152,7 +152,9 @@ async function searchPeer(
     const discovery = await options.federation.resolver.resolve(origin);
     const params = new URLSearchParams(options.query);
     if (peerCursor) params.set('cursor', peerCursor);
-    const url = `${discovery.endpoints.api.replace(/\/+$/, '')}/assets?${params}`;
+    // No bare "?": fetch drops it, and the signature is bound to the exact URL.
+    const search = params.toString();
+    const url = `${discovery.endpoints.api.replace(/\/+$/, '')}/assets${search ? `?${search}` : ''}`;
     const response = await options.federation.signedFetch(options.issuer, url, {
       subject: options.subject,
       timeoutMs: options.deadlineMs,

@@ -54,6 +54,20 @@ export interface ManifestInput {
   version: VersionRecord;
   /** As in the URL: `id` or `id@v2` (percent-encoded). */
   identifier: string;
+  /** Verified webmention supplements of the asset (companion/webmention). */
+  supplements?: readonly ManifestSupplement[];
+}
+
+/**
+ * A supplement another server published about the asset and announced by webmention: an
+ * AnnotationPage is referenced from the manifest's `annotations`, anything else is `seeAlso`.
+ */
+export interface ManifestSupplement {
+  source: string;
+  kind: 'annotations' | 'seeAlso';
+  type: string;
+  format: string;
+  label?: string;
 }
 
 /** The image service and a thumbnail that never asks for upscaling. */
@@ -144,7 +158,20 @@ export function buildManifest(input: ManifestInput): Record<string, unknown> {
   if (copyright) manifest.requiredStatement = { label: en('Copyright'), value: none([copyright]) };
   const rights = presentationRights(metadata.webStatement);
   if (rights) manifest.rights = rights;
+  addSupplements(manifest, input.supplements ?? []);
   return manifest;
+}
+
+function addSupplements(manifest: Record<string, unknown>, supplements: readonly ManifestSupplement[]): void {
+  const pages = supplements.filter((s) => s.kind === 'annotations');
+  if (pages.length) {
+    manifest.annotations = pages.map((s) => ({ id: s.source, type: 'AnnotationPage', ...(s.label ? { label: none([s.label]) } : {}) }));
+  }
+  const seeAlso = manifest.seeAlso as Record<string, unknown>[];
+  for (const s of supplements) {
+    if (s.kind !== 'seeAlso') continue;
+    seeAlso.push({ id: s.source, type: s.type, format: s.format, ...(s.label ? { label: none([s.label]) } : {}) });
+  }
 }
 
 export interface CollectionInput {

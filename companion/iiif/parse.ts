@@ -6,7 +6,10 @@
  *             | identifier "/info.json"
  *             | identifier                                  ; redirects to info.json
  *   identifier = asset-id [ "@" version-id ]                 ; each 1*100 of A-Z a-z 0-9 . _ ~ -
+ *             | source ":" name                             ; a configured web source (web-source.ts)
  *                                                           ; the segment is percent-decoded first
+ *   source    = 1*32 ( a-z | 0-9 | "-" )
+ *   name      = 1*3000 of any character but controls        ; not "." or ".."; "/" only as %2F
  *   region    = "full" | "square" | int "," int "," int "," int
  *             | "pct:" dec "," dec "," dec "," dec           ; each dec <= 100
  *   size 3.0  = [ "^" ] ( "max" | int "," | "," int | "pct:" dec | int "," int | "!" int "," int )
@@ -38,9 +41,22 @@ export interface IiifError {
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: IiifError };
 
-export interface Identifier {
+/** A library asset, its current version or a named one. */
+export interface AssetIdentifier {
   asset: string;
   version?: string;
+}
+
+/** An image of a configured web source: `{source}:{name}` (what the name means is the source's). */
+export interface WebIdentifier {
+  source: string;
+  name: string;
+}
+
+export type Identifier = AssetIdentifier | WebIdentifier;
+
+export function isWebIdentifier(identifier: Identifier): identifier is WebIdentifier {
+  return 'source' in identifier;
 }
 
 export type Region =
@@ -88,6 +104,7 @@ export type IiifRequest =
   | { kind: 'base'; version: IiifVersion; identifier: Identifier };
 
 const ID_PART = /^[A-Za-z0-9._~-]{1,100}$/;
+const WEB_ID = /^([a-z0-9-]{1,32}):([^\x00-\x1f\x7f]{1,3000})$/;
 const INT = /^\d{1,9}$/;
 const DEC = /^\d{1,9}(?:\.\d{1,6})?$/;
 
@@ -110,7 +127,8 @@ export class IiifRequestError extends Error {
  * request, or a typed error. Never throws.
  */
 export function validateIiifPath(version: IiifVersion, rawPath: string): Result<IiifRequest> {
-  if (rawPath.length > 1000) return fail(400, 'request path too long');
+  // Room for a trusted_web name (a base64url URL) plus the parameters.
+  if (rawPath.length > 4500) return fail(400, 'request path too long');
   const raw = rawPath.split('/');
   const segments: string[] = [];
   for (const part of raw) {
@@ -163,8 +181,17 @@ export function isValidIiifPath(version: IiifVersion, rawPath: string): boolean 
   return validateIiifPath(version, rawPath).ok;
 }
 
-/** A decoded identifier: `asset` or `asset@version`. Anything else is unknown here: 404. */
+/**
+ * A decoded identifier: `asset`, `asset@version` or `source:name`. Anything else is unknown
+ * here: 404. Whether a source exists and accepts the name is the web sources' check (also 404).
+ */
 export function validateIdentifier(text: string): Result<Identifier> {
+  const web = WEB_ID.exec(text);
+  if (web) {
+    const name = web[2]!;
+    if (name === '.' || name === '..') return fail(404, 'unknown identifier');
+    return ok({ source: web[1]!, name });
+  }
   const at = text.indexOf('@');
   const asset = at === -1 ? text : text.slice(0, at);
   const version = at === -1 ? undefined : text.slice(at + 1);

@@ -14,15 +14,17 @@ import type { VersionRecord } from '../library/records.ts';
 import { parseIiifPath } from './parse.ts';
 import { resolveImageRequest } from './resolve.ts';
 import { IiifService } from './service.ts';
+import type { ImageOrigin } from './source.ts';
 
 const LIMITS = { maxWidth: 4000, maxHeight: 4000, maxArea: 8_000_000 };
 let dir: string;
 let library: Library;
 let service: IiifService;
 
-async function store(bytes: Buffer, version: Partial<VersionRecord>): Promise<VersionRecord> {
+/** Stores bytes as a version's blob and returns the version's origin (what the service renders). */
+async function store(bytes: Buffer, version: Partial<VersionRecord>): Promise<ImageOrigin> {
   const blob = await library.blobs.put(Readable.from([bytes]));
-  return { id: 'v1', number: 1, created: new Date().toISOString(), sha256: blob.sha256, size: blob.size, mediaType: 'image/jpeg', metadata: {}, ...version };
+  return service.origin({ id: 'v1', number: 1, created: new Date().toISOString(), sha256: blob.sha256, size: blob.size, mediaType: 'image/jpeg', metadata: {}, ...version });
 }
 
 function plan(path: string, size: { width: number; height: number }) {
@@ -92,7 +94,7 @@ describe('IiifService', () => {
   test('ingest prepares a big image in the background; deleting the asset removes its pyramid', async () => {
     const jpeg = await sharp({ create: { width: 700, height: 500, channels: 3, background: '#804020' } }).jpeg().toBuffer();
     const { asset } = await library.createAsset(Readable.from([jpeg]), { filename: 'big.jpg' });
-    const version = asset.versions[0]!;
+    const version = service.origin(asset.versions[0]!);
     await service.prepare(version); // joins the run the commit started
     assert.ok(service.sources.hasPyramid(version));
     await library.deleteAsset(asset.id);

@@ -16,7 +16,7 @@ import { BusyError, Limiter, SingleFlight } from './limit.ts';
 import { parseIiifPath } from './parse.ts';
 import { CONTENT_TYPES, renderImage } from './render.ts';
 import { planKey, resolveImageRequest, type ImageLimits, type RenderPlan } from './resolve.ts';
-import { ImageSources, imageSize, isPhotoshop } from './source.ts';
+import { ImageSources, isPhotoshop, versionOrigin, type ImageOrigin } from './source.ts';
 
 /** Bumped when the render pipeline changes what it produces, so old cache entries are unused. */
 const RENDER_REVISION = 'render-1';
@@ -70,7 +70,6 @@ export class IiifService {
     this.pyramids = new DiskCache({ dir: join(options.dir, 'pyramids'), maxBytes: options.pyramidBytes, suffix: '.tif' });
     this.limiter = new Limiter({ active: options.concurrency || availableParallelism(), queue: options.queue });
     this.sources = new ImageSources({
-      library: options.library,
       pyramids: this.pyramids,
       pyramidThreshold: options.pyramidThreshold,
       tileSize: options.tileSize,
@@ -87,12 +86,14 @@ export class IiifService {
       for (const change of changes) {
         const asset = touched.find((a) => a.id === change.assetId);
         if (change.type === 'asset.deleted' && asset) {
-          for (const version of asset.versions) void this.pyramids.delete(this.sources.pyramidKey(version)).catch(() => undefined);
+          for (const version of asset.versions) {
+            void this.pyramids.delete(this.sources.pyramidKey(this.origin(version))).catch(() => undefined);
+          }
           continue;
         }
         if ((change.type !== 'asset.created' && change.type !== 'asset.updated') || !change.version) continue;
         const version = asset?.versions.find((v) => v.id === change.version);
-        if (version) void this.prepare(version).catch(() => undefined);
+        if (version) void this.prepare(this.origin(version)).catch(() => undefined);
       }
     });
   }
@@ -102,30 +103,35 @@ export class IiifService {
     this.#unsubscribe?.();
   }
 
-  /** The cache key of a plan of a version: sha256(source sha, revision, the pixels asked for). */
-  key(version: VersionRecord, plan: RenderPlan): string {
-    return cacheKey(version.sha256, RENDER_REVISION, planKey(plan));
+  /** The origin of a library version. */
+  origin(version: VersionRecord): ImageOrigin {
+    return versionOrigin(this.options.library, version);
+  }
+
+  /** The cache key of a plan of an origin: sha256(source sha, revision, the pixels asked for). */
+  key(origin: ImageOrigin, plan: RenderPlan): string {
+    return cacheKey(origin.key, RENDER_REVISION, planKey(plan));
   }
 
   /** Cached bytes of a plan, without rendering (undefined when not cached). */
-  async cached(version: VersionRecord, plan: RenderPlan): Promise<{ bytes: Buffer; key: string } | undefined> {
-    const key = this.key(version, plan);
+  async cached(origin: ImageOrigin, plan: RenderPlan): Promise<{ bytes: Buffer; key: string } | undefined> {
+    const key = this.key(origin, plan);
     const bytes = await this.cache.get(key);
     return bytes ? { bytes, key } : undefined;
   }
 
   /** The image of a plan: from the cache, or rendered once (concurrent equal requests share it). */
-  async render(version: VersionRecord, plan: RenderPlan): Promise<ServiceResult> {
-    const key = this.key(version, plan);
+  async render(origin: ImageOrigin, plan: RenderPlan): Promise<ServiceResult> {
+    const key = this.key(origin, plan);
     const hit = await this.cache.get(key);
     if (hit) return { ok: true, bytes: hit, contentType: CONTENT_TYPES[plan.format], key, cached: true };
-    return this.#flights.run(key, () => this.#renderUncached(version, plan, key));
+    return this.#flights.run(key, () => this.#renderUncached(origin, plan, key));
   }
 
-  async #renderUncached(version: VersionRecord, plan: RenderPlan, key: string): Promise<ServiceResult> {
+  async #renderUncached(origin: ImageOrigin, plan: RenderPlan, key: string): Promise<ServiceResult> {
     let opened;
     try {
-      opened = await this.sources.open(version);
+      opened = await this.sources.open(origin);
     } catch (error) {
       if (error instanceof BusyError) return { ok: false, status: 503, message: error.message };
       return { ok: false, status: 415, message: `the source image cannot be read: ${(error as Error).message.split('\n')[0]}` };
@@ -148,20 +154,20 @@ export class IiifService {
   }
 
   /**
-   * Prepares a big version: its pyramid, then (when `prerender`) every tile and size its
+   * Prepares a big image: its pyramid, then (when `prerender`) every tile and size its
    * info.json advertises, one at a time so foreground requests keep their share.
    */
-  prepare(version: VersionRecord): Promise<void> {
-    if (isPhotoshop(version) && !this.#closed) return this.#preparing.run(version.sha256, () => this.sources.ensurePyramid(version));
-    const size = imageSize(version);
+  prepare(origin: ImageOrigin): Promise<void> {
+    if (isPhotoshop(origin) && !this.#closed) return this.#preparing.run(origin.key, () => this.sources.ensurePyramid(origin));
+    const size = origin.size;
     if (!size || !this.sources.needsPyramid(size) || this.#closed) return Promise.resolve();
-    return this.#preparing.run(version.sha256, async () => {
-      await this.sources.ensurePyramid(version);
+    return this.#preparing.run(origin.key, async () => {
+      await this.sources.ensurePyramid(origin);
       if (!this.options.prerender) return;
       for (const plan of this.advertisedPlans(size)) {
         if (this.#closed) return;
-        if (this.cache.has(this.key(version, plan))) continue;
-        const result = await this.render(version, plan);
+        if (this.cache.has(this.key(origin, plan))) continue;
+        const result = await this.render(origin, plan);
         if (!result.ok && result.status === 503) await new Promise((r) => setTimeout(r, 50));
       }
     });

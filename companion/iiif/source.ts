@@ -1,9 +1,10 @@
 /**
  * From an IIIF identifier to pixels: `id` (the current version) or `id@version` names an
- * asset version of the library; its pixels come from the original file (EXIF orientation
- * applied at load, shrink-on-load for JPEG and WebP), or, when the image has more than
- * `pyramidThreshold` pixels, from a tiled pyramidal TIFF made once and kept in a bounded
- * cache (pyramid.ts). Versions libvips cannot read have no IIIF image (415).
+ * asset version of the library, `source:name` an original fetched from a web source
+ * (web-origins.ts). Both become an `ImageOrigin` (a file and its content address); its pixels
+ * come from that file (EXIF orientation applied at load, shrink-on-load for JPEG and WebP), or,
+ * when the image has more than `pyramidThreshold` pixels, from a tiled pyramidal TIFF made once
+ * and kept in a bounded cache (pyramid.ts). Files libvips cannot read have no IIIF image (415).
  *
  * Authorisation is the caller's: `resolveIdentifier` only finds the records.
  */
@@ -14,7 +15,7 @@ import type { DiskCache } from './cache.ts';
 import { cacheKey } from './cache.ts';
 import type { Limiter } from './limit.ts';
 import { SingleFlight } from './limit.ts';
-import type { Identifier } from './parse.ts';
+import type { AssetIdentifier } from './parse.ts';
 import { decodePsdComposite, PSD_MEDIA_TYPES, psdPreview, PsdError, readPsd } from './psd.ts';
 import { buildPyramid, chooseLevel, readPyramidLevels, type Level } from './pyramid.ts';
 import type { RenderSource } from './render.ts';
@@ -30,7 +31,7 @@ export interface ResolvedIdentifier {
 }
 
 /** Finds the asset and version an identifier names. Throws 404 (or 410 for a deleted asset). */
-export function resolveIdentifier(library: Library, identifier: Identifier): ResolvedIdentifier {
+export function resolveIdentifier(library: Library, identifier: AssetIdentifier): ResolvedIdentifier {
   const asset = library.getAsset(identifier.asset);
   if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${asset.id}" was deleted`);
   const version = library.getVersion(asset, identifier.version);
@@ -43,8 +44,33 @@ export function imageSize(version: VersionRecord): { width: number; height: numb
   return { width: version.width, height: version.height };
 }
 
-export function isPhotoshop(version: VersionRecord): boolean {
-  return PSD_MEDIA_TYPES.has(version.mediaType);
+export function isPhotoshop(file: { mediaType: string }): boolean {
+  return PSD_MEDIA_TYPES.has(file.mediaType);
+}
+
+/**
+ * What the image service renders from: one file and its content address. Library versions and
+ * fetched web originals are both origins; render and pyramid cache keys start from `key`.
+ */
+export interface ImageOrigin {
+  /** Content address of the file (sha256 hex): a version's sha256, a web original's. */
+  key: string;
+  /** The file to read. */
+  path: string;
+  mediaType: string;
+  /** The size as shown (orientation applied) when libvips decodes the file. */
+  size?: { width: number; height: number };
+  /** Photoshop files: the document size (tells the composite from the embedded preview). */
+  documentSize?: { width: number; height: number };
+}
+
+/** The origin of a library version (its blob). */
+export function versionOrigin(library: Library, version: VersionRecord): ImageOrigin {
+  const origin: ImageOrigin = { key: version.sha256, path: library.blobs.pathOf(version.sha256), mediaType: version.mediaType };
+  const size = imageSize(version);
+  if (size) origin.size = size;
+  if (version.width && version.height) origin.documentSize = { width: version.width, height: version.height };
+  return origin;
 }
 
 /** Whether the IIIF service can show a version at all (decodable, or a Photoshop file). */
@@ -60,7 +86,7 @@ export interface ImageDescription {
   source?: 'photoshop-composite' | 'photoshop-preview';
 }
 
-/** A decodable view of one version: the levels to read from, largest first. */
+/** A decodable view of one origin: the levels to read from, largest first. */
 export interface OpenedSource {
   width: number;
   height: number;
@@ -72,7 +98,6 @@ export interface OpenedSource {
 }
 
 export interface ImageSourcesOptions {
-  library: Library;
   pyramids: DiskCache;
   /** Images with more pixels than this are served from a pyramid. */
   pyramidThreshold: number;
@@ -94,22 +119,21 @@ export class ImageSources {
     return size.width * size.height > this.#options.pyramidThreshold;
   }
 
-  pyramidKey(version: VersionRecord): string {
-    return cacheKey(version.sha256, PYRAMID_REVISION, String(this.#options.tileSize), isPhotoshop(version) ? 'psd' : '');
+  pyramidKey(origin: ImageOrigin): string {
+    return cacheKey(origin.key, PYRAMID_REVISION, String(this.#options.tileSize), isPhotoshop(origin) ? 'psd' : '');
   }
 
   /**
-   * The size of what the service shows for a version: its own for images libvips decodes; for
+   * The size of what the service shows for an origin: its own for images libvips decodes; for
    * Photoshop files the size of the composite (or preview) once it has been read.
    */
-  async describe(version: VersionRecord): Promise<ImageDescription | undefined> {
-    const size = imageSize(version);
-    if (size) return size;
-    if (!isPhotoshop(version)) return undefined;
+  async describe(origin: ImageOrigin): Promise<ImageDescription | undefined> {
+    if (origin.size) return origin.size;
+    if (!isPhotoshop(origin)) return undefined;
     try {
-      const levels = await this.#pyramidLevels(version);
+      const levels = await this.#pyramidLevels(origin);
       const top = levels[0]!;
-      const composite = top.width === version.width && top.height === version.height;
+      const composite = top.width === origin.documentSize?.width && top.height === origin.documentSize?.height;
       return { ...top, source: composite ? 'photoshop-composite' : 'photoshop-preview' };
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
@@ -117,11 +141,11 @@ export class ImageSources {
     }
   }
 
-  async #pyramidLevels(version: VersionRecord): Promise<Level[]> {
-    const key = this.pyramidKey(version);
+  async #pyramidLevels(origin: ImageOrigin): Promise<Level[]> {
+    const key = this.pyramidKey(origin);
     const release = this.#options.pyramids.pin(key);
     try {
-      await this.ensurePyramid(version);
+      await this.ensurePyramid(origin);
       return await this.#readLevels(key);
     } finally {
       release();
@@ -138,25 +162,25 @@ export class ImageSources {
     return levels;
   }
 
-  hasPyramid(version: VersionRecord): boolean {
-    return this.#options.pyramids.has(this.pyramidKey(version));
+  hasPyramid(origin: ImageOrigin): boolean {
+    return this.#options.pyramids.has(this.pyramidKey(origin));
   }
 
   /**
-   * Makes the version's pyramid if it needs one and has none (once, however many callers).
+   * Makes the origin's pyramid if it needs one and has none (once, however many callers).
    * Photoshop files always get one: their composite (or preview) decoded once.
    */
-  async ensurePyramid(version: VersionRecord): Promise<void> {
-    const size = imageSize(version);
-    const psd = !size && isPhotoshop(version);
+  async ensurePyramid(origin: ImageOrigin): Promise<void> {
+    const size = origin.size;
+    const psd = !size && isPhotoshop(origin);
     if (!psd && (!size || !this.needsPyramid(size))) return;
-    const { pyramids, limiter, library, tileSize } = this.#options;
-    const key = this.pyramidKey(version);
+    const { pyramids, limiter, tileSize } = this.#options;
+    const key = this.pyramidKey(origin);
     if (pyramids.touch(key)) return;
     await this.#building.run(key, async () => {
       if (pyramids.has(key)) return;
       const tmp = pyramids.tempPath('.tif');
-      const path = library.blobs.pathOf(version.sha256);
+      const path = origin.path;
       await limiter.run(async () => {
         if (!psd) return buildPyramid(path, tmp, { tileSize });
         const bytes = await readPsd(path);
@@ -176,14 +200,14 @@ export class ImageSources {
     });
   }
 
-  /** Opens a version for rendering, building its pyramid first when it needs one. */
-  async open(version: VersionRecord): Promise<OpenedSource> {
-    const size = imageSize(version) ?? (isPhotoshop(version) ? await this.describe(version) : undefined);
+  /** Opens an origin for rendering, building its pyramid first when it needs one. */
+  async open(origin: ImageOrigin): Promise<OpenedSource> {
+    const size = origin.size ?? (isPhotoshop(origin) ? await this.describe(origin) : undefined);
     if (!size) throw new ProtocolError('ERR_NOT_AN_IMAGE', 'this version has no image the IIIF service can render');
     const { width, height } = size;
-    if (!isPhotoshop(version) && !this.needsPyramid(size)) {
+    if (!isPhotoshop(origin) && !this.needsPyramid(size)) {
       const source: RenderSource = {
-        input: this.#options.library.blobs.pathOf(version.sha256),
+        input: origin.path,
         width,
         height,
         fullWidth: width,
@@ -193,10 +217,10 @@ export class ImageSources {
       return { width, height, kind: 'original', pick: () => source, release: () => undefined };
     }
     const { pyramids } = this.#options;
-    const key = this.pyramidKey(version);
+    const key = this.pyramidKey(origin);
     let release = pyramids.pin(key);
     try {
-      if (!pyramids.has(key)) await this.ensurePyramid(version);
+      if (!pyramids.has(key)) await this.ensurePyramid(origin);
       const path = pyramids.pathOf(key);
       const found = await this.#readLevels(key);
       return {

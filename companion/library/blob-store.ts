@@ -113,21 +113,31 @@ export class BlobStore {
   }
 
   /**
-   * Moves a finished temp file (already hashed by the caller) into the store: fsync, then
-   * rename. If the content is already stored the temp file is dropped.
+   * Flushes a temp file to disk. `adopt` does it itself; a caller may do it earlier, while other
+   * work on the file goes on (it is the slow part of storing a large file), and then tell
+   * `adopt` it is done (`synced`). The file must not be written after this.
    */
-  async adopt(tmpPath: string, sha256: string, size: number): Promise<StoredBlob> {
-    const path = this.pathOf(sha256);
-    if (await this.has(sha256)) {
-      await rm(tmpPath, { force: true });
-      return { sha256, size, path };
-    }
+  async sync(tmpPath: string): Promise<void> {
     const handle = await open(tmpPath, 'r+');
     try {
       await handle.sync();
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * Moves a finished temp file (already hashed by the caller) into the store: fsync (unless the
+   * caller already did, `synced`), then rename. If the content is already stored the temp
+   * file is dropped.
+   */
+  async adopt(tmpPath: string, sha256: string, size: number, options: { synced?: boolean } = {}): Promise<StoredBlob> {
+    const path = this.pathOf(sha256);
+    if (await this.has(sha256)) {
+      await rm(tmpPath, { force: true });
+      return { sha256, size, path };
+    }
+    if (!options.synced) await this.sync(tmpPath);
     const dir = join(this.root, sha256.slice(0, 2), sha256.slice(2, 4));
     await mkdir(dir, { recursive: true });
     await rename(tmpPath, path);

@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { ProtocolError } from '../../shared/errors.ts';
 import { formatIdentity, parseIdentity } from '../../shared/identity.ts';
+import type { CollectionPrivacy } from '../metadata/privacy.ts';
 import type { AssetMetadata } from '../../shared/schemas/asset.ts';
 import { loadMetadataProfile, type MetadataProfile } from '../metadata/profile.ts';
 import { readMetadata } from '../metadata/read.ts';
@@ -20,6 +21,7 @@ import { extractXmpPacket } from '../metadata/xmp-packet.ts';
 import { BlobStore, type StoredBlob } from './blob-store.ts';
 import type { Catalog, CatalogTransaction } from './catalog.ts';
 import { newId, versionId } from './ids.ts';
+import { findIdempotent, rememberIdempotent, type IdempotencyScope } from './idempotency.ts';
 import { canRender, probeImage, writeThumbnail, type ImageProbe } from './probe.ts';
 import {
   currentVersion,
@@ -39,6 +41,8 @@ export interface NewFileOptions {
   sha256?: string;
   /** Exact expected size in bytes. */
   size?: number;
+  /** `Idempotency-Key` of the request: a repeated key returns the first result (library/idempotency.ts). */
+  idempotencyKey?: string;
 }
 
 export interface CreateAssetOptions extends NewFileOptions {
@@ -155,6 +159,22 @@ export class Library {
     return version;
   }
 
+  /**
+   * The asset and version a repeated `Idempotency-Key` of `user` made, when it is remembered;
+   * ERR_CONFLICT when the key was used for another scope.
+   */
+  idempotentResult(user: string | undefined, key: string | undefined, scope: IdempotencyScope): { asset: AssetRecord; version: string } | undefined {
+    if (!key) return undefined;
+    const record = findIdempotent(this.catalog.data, user, key, scope);
+    const asset = record && this.catalog.asset(record.assetId);
+    return record && asset ? { asset, version: record.version } : undefined;
+  }
+
+  /** The collection, or undefined. */
+  findCollection(id: string): CollectionRecord | undefined {
+    return this.catalog.collection(id);
+  }
+
   getCollection(id: string): CollectionRecord {
     const collection = this.catalog.collection(id);
     if (!collection) throw new ProtocolError('ERR_COLLECTION_NOT_FOUND', `no collection "${id}"`);
@@ -182,16 +202,26 @@ export class Library {
     let thumbTmp: string | undefined;
     try {
       const probe = await probeImage(tmpPath);
-      const { metadata, warnings } = await readMetadata(tmpPath, { profile: await this.metadataProfile() });
-      const packet = await extractXmpPacket(tmpPath);
-      warnings.push(...packet.warnings);
-      const xmp = packet.packet ? await this.blobs.put(Readable.from([packet.packet])) : undefined;
-      let thumbnail: StoredBlob | undefined;
-      if (canRender(probe)) {
-        thumbTmp = this.blobs.tempPath('.jpg');
-        thumbnail = await this.#makeThumbnail(tmpPath, thumbTmp, probe, warnings);
-      }
-      const original = await this.blobs.adopt(tmpPath, sha256, size);
+      // Reading the metadata (exiftool, another process), taking the XMP packet out, making the
+      // thumbnail (libvips threads) and flushing the original to disk use different resources:
+      // they run side by side, and each is waited for (settled) before the temp files go.
+      const thumbWarnings: string[] = [];
+      if (canRender(probe)) thumbTmp = this.blobs.tempPath('.jpg');
+      const [read, xmpPart, thumbPart, synced] = await Promise.allSettled([
+        this.metadataProfile().then((profile) => readMetadata(tmpPath, { profile })),
+        extractXmpPacket(tmpPath).then(async (packet) => ({
+          warnings: packet.warnings,
+          xmp: packet.packet ? await this.blobs.put(Readable.from([packet.packet])) : undefined,
+        })),
+        thumbTmp ? this.#makeThumbnail(tmpPath, thumbTmp, probe, thumbWarnings) : Promise.resolve(undefined),
+        this.blobs.sync(tmpPath),
+      ]);
+      for (const part of [read, xmpPart, thumbPart, synced]) if (part.status === 'rejected') throw part.reason;
+      const { metadata, warnings } = (read as PromiseFulfilledResult<Awaited<ReturnType<typeof readMetadata>>>).value;
+      const { xmp, warnings: xmpWarnings } = (xmpPart as PromiseFulfilledResult<{ warnings: string[]; xmp?: StoredBlob }>).value;
+      const thumbnail = (thumbPart as PromiseFulfilledResult<StoredBlob | undefined>).value;
+      warnings.push(...xmpWarnings, ...thumbWarnings);
+      const original = await this.blobs.adopt(tmpPath, sha256, size, { synced: true });
       return { original, thumbnail, xmp, mediaType: probe.mediaType, width: probe.width, height: probe.height, metadata, warnings };
     } finally {
       await rm(tmpPath, { force: true });
@@ -256,15 +286,23 @@ export class Library {
   ): Promise<CreateResult> {
     const filename = cleanFilename(options.filename);
     if (options.collection) this.getCollection(options.collection);
-    const existing = this.findByHash(tmp.sha256);
+    const key = options.idempotencyKey;
+    const replay = this.idempotentResult(options.user, key, 'asset');
+    const existing = replay?.asset ?? this.findByHash(tmp.sha256);
     if (existing) {
       await rm(tmp.path, { force: true });
-      return { asset: existing, duplicate: true };
+      if (!replay && key) await this.#remember(options.user, key, 'asset', existing);
+      return { asset: existing, duplicate: !replay };
     }
     const file = await this.#prepare(tmp.path, tmp.sha256, tmp.size);
     return this.catalog.mutate((tx) => {
+      const replayed = this.idempotentResult(options.user, key, 'asset');
+      if (replayed) return { asset: replayed.asset, duplicate: false };
       const again = this.findByHash(tmp.sha256);
-      if (again) return { asset: again, duplicate: true };
+      if (again) {
+        if (key) rememberIdempotent(tx.data, { user: options.user, key, scope: 'asset', assetId: again.id, version: currentVersion(again).id });
+        return { asset: again, duplicate: true };
+      }
       if (options.collection && !tx.collection(options.collection)) {
         throw new ProtocolError('ERR_COLLECTION_NOT_FOUND', `no collection "${options.collection}"`);
       }
@@ -280,11 +318,20 @@ export class Library {
       };
       if (options.user) asset.createdBy = options.user;
       tx.addAsset(asset);
+      if (key) rememberIdempotent(tx.data, { user: options.user, key, scope: 'asset', assetId: asset.id, version: version.id });
       tx.addChange({ type: 'asset.created', assetId: asset.id, version: version.id });
       if (options.collection) {
         tx.addChange({ type: 'collection.items_added', collectionId: options.collection, items: [asset.id] });
       }
       return { asset, duplicate: false };
+    });
+  }
+
+  async #remember(user: string | undefined, key: string, scope: IdempotencyScope, asset: AssetRecord): Promise<void> {
+    await this.catalog.mutate((tx) => {
+      if (!findIdempotent(tx.data, user, key, scope)) {
+        rememberIdempotent(tx.data, { user, key, scope, assetId: asset.id, version: currentVersion(asset).id });
+      }
     });
   }
 
@@ -329,17 +376,31 @@ export class Library {
     tmp: { path: string; sha256: string; size: number },
     options: PushVersionOptions,
   ): Promise<AssetRecord> {
+    const scope = `version:${assetId}` as const;
     try {
+      const replay = this.idempotentResult(options.user, options.idempotencyKey, scope);
+      if (replay) {
+        await rm(tmp.path, { force: true });
+        return replay.asset;
+      }
       this.#checkBase(this.getLiveAsset(assetId), options.ifMatch);
     } catch (error) {
       await rm(tmp.path, { force: true });
       throw error;
     }
     const file = await this.#prepare(tmp.path, tmp.sha256, tmp.size);
-    return this.catalog.mutate((tx) => this.#appendVersion(tx, assetId, file, options));
+    return this.catalog.mutate((tx) => {
+      // The same key may have been committed while this file was being prepared.
+      const replay = this.idempotentResult(options.user, options.idempotencyKey, scope);
+      if (replay) return replay.asset;
+      return this.#appendVersion(tx, assetId, file, options);
+    });
   }
 
+  /** A repeated Idempotency-Key answers the first result before the base is checked. */
   async pushVersion(assetId: string, source: Readable, options: PushVersionOptions): Promise<AssetRecord> {
+    const replay = this.idempotentResult(options.user, options.idempotencyKey, `version:${assetId}`);
+    if (replay) return replay.asset;
     this.#checkBase(this.getLiveAsset(assetId), options.ifMatch);
     const tmp = await this.receive(source, options);
     return this.pushVersionFromTemp(assetId, tmp, options);
@@ -356,6 +417,9 @@ export class Library {
     asset.updated = version.created;
     if (options.filename) asset.filename = cleanFilename(options.filename);
     tx.addChange({ type: 'asset.updated', assetId, version: version.id });
+    if (options.idempotencyKey) {
+      rememberIdempotent(tx.data, { user: options.user, key: options.idempotencyKey, scope: `version:${assetId}`, assetId, version: version.id });
+    }
     if (rightsFingerprint(version.metadata) !== rightsBefore) {
       tx.addChange({ type: 'rights.changed', assetId, version: version.id });
     }
@@ -426,12 +490,16 @@ export class Library {
     return this.createCollection({ name, ...options });
   }
 
-  async updateCollection(id: string, patch: { name?: string; public?: boolean }): Promise<CollectionRecord> {
+  async updateCollection(
+    id: string,
+    patch: { name?: string; public?: boolean; privacy?: Partial<CollectionPrivacy> },
+  ): Promise<CollectionRecord> {
     this.getCollection(id);
     return this.catalog.mutate((tx) => {
       const collection = tx.collection(id)!;
       if (patch.name !== undefined) collection.name = patch.name.trim() || collection.name;
       if (patch.public !== undefined) collection.public = patch.public;
+      if (patch.privacy !== undefined) collection.privacy = { ...collection.privacy, ...patch.privacy };
       // Visibility of every member changes with the flag: touch them so the index follows.
       for (const asset of tx.data.assets) if (asset.collections.includes(id)) tx.asset(asset.id);
       return collection;

@@ -7,7 +7,7 @@ import type { ChangeEvent } from '../../shared/schemas/changes.ts';
 import { formatUri, uriAuthorityFromOrigin } from '../../shared/uri.ts';
 import { currentVersion, type AssetRecord, type ChangeRecord, type CollectionRecord, type VersionRecord } from './records.ts';
 import { rightsSummary } from './rights.ts';
-import { filterMetadata, type PrivacyPolicy } from '../metadata/privacy.ts';
+import { DEFAULT_COLLECTION_PRIVACY, filterMetadata, type PrivacyPolicy } from '../metadata/privacy.ts';
 
 export interface PresentContext {
   origin: string;
@@ -15,11 +15,19 @@ export interface PresentContext {
   iiifBase: string;
   /** What the caller may learn of where pictures were taken; everything when absent. */
   privacy?: PrivacyPolicy;
+  /** The same for one asset, from its collections' settings (overrides `privacy`). */
+  privacyOf?: (asset: AssetRecord) => PrivacyPolicy;
 }
 
-/** Metadata as this caller may see it (the privacy filter for public callers). */
-export function visibleMetadata(metadata: AssetMetadata, ctx: PresentContext): AssetMetadata {
-  return ctx.privacy ? filterMetadata(metadata, ctx.privacy) : metadata;
+/** The privacy policy that applies to this caller for `asset`; undefined = everything. */
+export function privacyFor(ctx: PresentContext, asset?: AssetRecord): PrivacyPolicy | undefined {
+  return asset && ctx.privacyOf ? ctx.privacyOf(asset) : ctx.privacy;
+}
+
+/** Metadata as this caller may see it (the privacy filter for guests and public callers). */
+export function visibleMetadata(metadata: AssetMetadata, ctx: PresentContext, asset?: AssetRecord): AssetMetadata {
+  const policy = privacyFor(ctx, asset);
+  return policy ? filterMetadata(metadata, policy) : metadata;
 }
 
 export function assetUri(origin: string, id: string, version?: string): string {
@@ -46,7 +54,7 @@ export function presentAsset(asset: AssetRecord, ctx: PresentContext): Asset {
     created: asset.created,
     updated: asset.updated,
     currentVersion: current.id,
-    metadata: visibleMetadata(current.metadata, ctx),
+    metadata: visibleMetadata(current.metadata, ctx, asset),
     versions: asset.versions.map(presentVersion),
     rights: rightsSummary(current.metadata),
     collections: asset.collections,
@@ -67,6 +75,7 @@ export function presentCollection(collection: CollectionRecord, itemCount: numbe
     public: collection.public,
     created: collection.created,
     itemCount,
+    privacy: { ...DEFAULT_COLLECTION_PRIVACY, ...collection.privacy },
   };
 }
 

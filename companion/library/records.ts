@@ -3,6 +3,7 @@
  * source of truth, and `metadata` here is what was read from the current version's file.
  * Records are plain JSON (lowdb writes them as they are).
  */
+import type { CollectionPrivacy } from '../metadata/privacy.ts';
 import type { AssetMetadata } from '../../shared/schemas/asset.ts';
 import type { ChangeEventType } from '../../shared/schemas/changes.ts';
 
@@ -47,6 +48,8 @@ export interface CollectionRecord {
   createdBy?: string;
   /** Users of other servers (`name@domain`) this collection is shared with. */
   shares?: Record<string, Permission>;
+  /** What guests and the public may learn of where its pictures were taken (default: nothing). */
+  privacy?: Partial<CollectionPrivacy>;
 }
 
 export type Permission = 'read' | 'write';
@@ -82,6 +85,18 @@ export interface ChangeRecord {
   items?: string[];
 }
 
+/** An `Idempotency-Key` and the result of the first request that sent it (library/idempotency.ts). */
+export interface IdempotencyRecord {
+  key: string;
+  /** The user who sent it ('' for none). */
+  user: string;
+  scope: string;
+  assetId: string;
+  version: string;
+  created: string;
+  expires: string;
+}
+
 export interface CatalogData {
   schemaVersion: 1;
   assets: AssetRecord[];
@@ -91,6 +106,8 @@ export interface CatalogData {
   changes: ChangeRecord[];
   /** Next change sequence number. */
   nextSeq: number;
+  /** Idempotency keys of recent uploads (absent in catalogs written before they existed). */
+  idempotency?: IdempotencyRecord[];
 }
 
 export function currentVersion(asset: AssetRecord): VersionRecord {

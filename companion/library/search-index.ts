@@ -94,6 +94,14 @@ const FORMAT_ALIASES: Record<string, string> = { jpg: 'jpeg', pjpeg: 'jpeg', tif
 interface Entry {
   slot: number;
   asset: AssetRecord;
+  /**
+   * What the full-text index read: the file name and the current version (versions are
+   * immutable: a metadata edit adds one), so an upsert can tell when the text is unchanged
+   * even though the catalog changes asset records in place.
+   */
+  filename: string;
+  version: AssetRecord['versions'][number] | undefined;
+  metadata: AssetMetadata | undefined;
   /** List facet values, lower-cased: the keys of its postings. */
   collections: string[];
   creators: string[];
@@ -308,10 +316,22 @@ export class SearchIndex {
       return;
     }
     this.#writes++;
+    const known = this.#slotOf.get(asset.id);
+    const previous = known === undefined ? undefined : this.#entries[known];
     const entry = this.#place(asset);
-    if (this.#text.has(entry.slot)) this.#text.discard(entry.slot);
-    this.#text.add(entry);
-    this.#forgetTextHits(entry.slot, entry);
+    // A write that leaves every text field as it was (collections, dates, rights...) leaves
+    // the document MiniSearch holds as it was too: it keeps it, and its statistics with it.
+    const sameText =
+      previous !== undefined &&
+      this.#text.has(entry.slot) &&
+      previous.filename === entry.filename &&
+      previous.version === entry.version &&
+      previous.metadata === entry.metadata;
+    if (!sameText) {
+      if (this.#text.has(entry.slot)) this.#text.discard(entry.slot);
+      this.#text.add(entry);
+    }
+    this.#forgetTextHits(entry.slot, entry, sameText);
     for (const view of Object.values(this.#views)) view.changed.push(entry.slot);
   }
 
@@ -333,9 +353,11 @@ export class SearchIndex {
    * version matches (asked of a one-document MiniSearch with the same options, since whether a
    * document matches does not depend on the others). The other lists stay: they hold the same
    * documents; only their BM25 scores could differ a little from a fresh search, since document
-   * counts and lengths moved (hence `MAX_CACHED_WRITES`).
+   * counts and lengths moved (hence `MAX_CACHED_WRITES`). When the write left the asset's text
+   * as it was (`sameText`), the lists by relevance without filters stay too: the same document
+   * matches the same way and scores the same (filtered lists and other orders may still change).
    */
-  #forgetTextHits(slot: number, entry: Entry | undefined): void {
+  #forgetTextHits(slot: number, entry: Entry | undefined, sameText = false): void {
     if (this.#textCache.size === 0) return;
     if (++this.#writesSinceTextSearch > BULK_WRITES) {
       this.#textCache.clear();
@@ -343,6 +365,7 @@ export class SearchIndex {
     }
     let single: MiniSearch<Entry> | undefined;
     for (const [key, cached] of this.#textCache) {
+      if (sameText && key === `relevance ${cached.q}`) continue;
       let stale = cached.hits.includes(slot);
       if (!stale && entry) {
         if (!single) {
@@ -483,6 +506,38 @@ export class SearchIndex {
     };
   }
 
+  /**
+   * The assets matching every term of q as the full query matches them (exact, the last term
+   * also as a prefix, fuzzy from four letters), and `accept`, without scoring any: MiniSearch
+   * is asked term by term with a `boostDocument` that notes the asset and answers 0, which
+   * skips the scoring. Undefined when no asset matches (or q has no terms).
+   */
+  #matching(q: string, accept?: (slot: number) => boolean): ((slot: number) => boolean) | undefined {
+    const terms = queryTerms(q);
+    if (terms.length === 0 || terms.length > 0xffff) return undefined;
+    const counts = new Uint16Array(this.#nextSlot);
+    let found = 0;
+    terms.forEach((term, i) => {
+      if (i > 0 && found === 0) return;
+      found = 0;
+      this.#text.search(term, {
+        prefix: i === terms.length - 1 && term.length >= MIN_PREFIX_LENGTH,
+        fuzzy: fuzzinessOf(term),
+        boostDocument: (id) => {
+          const slot = id as number;
+          if (counts[slot] === i && (i > 0 || accept === undefined || accept(slot))) {
+            counts[slot] = i + 1;
+            found++;
+          }
+          return 0;
+        },
+      });
+    });
+    if (found === 0) return undefined;
+    const n = terms.length;
+    return (slot) => counts[slot] === n;
+  }
+
   /** Full-text hits of q in `sort` order, from the cache or MiniSearch; `narrow` skips assets. */
   #textHits(q: string, sort: SearchSort, narrow?: TextFilter): number[] {
     this.#writesSinceTextSearch = 0;
@@ -494,25 +549,35 @@ export class SearchIndex {
       return cached.hits;
     }
     let hits: number[];
+    if (this.#textBacklog.length > 0) this.#drainText();
+    const accept = narrow?.accept;
     if (sort === 'relevance') {
-      if (this.#textBacklog.length > 0) this.#drainText();
-      const accept = narrow?.accept;
-      const options = accept ? { boostDocument: (slot: number) => (accept(slot) ? 1 : 0) } : {};
-      hits = this.#text.search(q, options).map((result) => result.id as number);
+      // Scoring is what costs (the walk through MiniSearch's postings is cheap): with several
+      // terms, only the assets that match them all are scored. Their scores and order are what
+      // the whole query gives them; the others would be dropped by AND anyway.
+      let boost = accept;
+      if (queryTerms(q).length > 1) {
+        const all = this.#matching(q, accept);
+        if (all === undefined) hits = [];
+        else boost = all;
+      }
+      hits ??= this.#text.search(q, boost ? { boostDocument: (slot: number) => (boost(slot) ? 1 : 0) } : {}).map((result) => result.id as number);
     } else {
       const sortKey = sort.replace('-', '') as SortKey;
-      const relevant = this.#textHits(q, 'relevance', narrow);
+      const relevanceKey = narrow ? `relevance ${q}\u0000${narrow.key}` : `relevance ${q}`;
+      const cachedRelevant = this.#textCache.get(relevanceKey);
       const view = this.#sorted(sortKey); // also brings the ranks up to date
-      if (relevant.length * 16 > view.length) {
-        // Many hits: picking them out of the sorted view is linear, sorting them is not.
-        const marks = new Uint8Array(this.#nextSlot);
-        for (const slot of relevant) marks[slot] = 1;
-        hits = view.filter((slot) => marks[slot] === 1);
-        if (sort.startsWith('-')) hits.reverse();
-      } else {
+      if (cachedRelevant && this.#writes - cachedRelevant.madeAt <= MAX_CACHED_WRITES && cachedRelevant.hits.length * 16 <= view.length) {
+        // Few hits already scored: sorting them beats a walk through the view.
         const ranks = this.#columns.ranks[sortKey];
         const sign = sort.startsWith('-') ? -1 : 1;
-        hits = [...relevant].sort((a, b) => sign * ((ranks[a] as number) - (ranks[b] as number)));
+        hits = [...cachedRelevant.hits].sort((a, b) => sign * ((ranks[a] as number) - (ranks[b] as number)));
+      } else {
+        // Another order than relevance needs no score: the matching assets are picked out of
+        // the sorted view (linear), and MiniSearch scores nothing.
+        const all = this.#matching(q, accept);
+        hits = all === undefined ? [] : view.filter(all);
+        if (sort.startsWith('-')) hits.reverse();
       }
     }
     this.#textCache.delete(key);
@@ -630,6 +695,9 @@ export class SearchIndex {
     const entry: Entry = {
       slot,
       asset,
+      filename: asset.filename,
+      version,
+      metadata: version?.metadata,
       collections: asset.collections.map((c) => c.toLowerCase()),
       creators: listOf(metadata.creator),
       keywords: listOf(metadata.keywords),
@@ -750,9 +818,21 @@ function newMiniSearch(): MiniSearch<Entry> {
       combineWith: 'AND',
       boost: { title: 3, keywords: 2 },
       prefix: (term, i, terms) => i === terms.length - 1 && term.length >= MIN_PREFIX_LENGTH,
-      fuzzy: (term) => (term.length >= 4 ? 0.2 : false),
+      fuzzy: fuzzinessOf,
     },
   });
+}
+
+/** Fuzziness of a query term: terms of four letters or more allow 20 % of edits. */
+function fuzzinessOf(term: string): number | false {
+  return term.length >= 4 ? 0.2 : false;
+}
+
+const tokenize = MiniSearch.getDefault('tokenize') as (text: string) => string[];
+
+/** The terms MiniSearch makes of a query, in order (as `executeQuery` does: tokenize, process, drop empty). */
+function queryTerms(q: string): string[] {
+  return tokenize(q).flatMap((term) => processTerm(term) ?? []).filter((term) => term !== '');
 }
 
 const NON_ASCII = /[^\u0000-\u007f]/;

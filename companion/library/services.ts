@@ -3,6 +3,7 @@
  * blob store (sweeping temp files a crash left) and the URL-signing keys. `close()` releases
  * everything in the reverse order.
  */
+import { PrivateCopies } from './private-copies.ts';
 import { mkdir } from 'node:fs/promises';
 import type { Config } from '../config.ts';
 import { Auth } from './auth.ts';
@@ -25,6 +26,8 @@ export interface LibraryServices {
   library: Library;
   auth: Auth;
   signer: UrlSigner;
+  /** Originals without the location some callers may not learn (made on first use). */
+  privateCopies: PrivateCopies;
   lock: WriterLock;
   close(): Promise<void>;
 }
@@ -55,10 +58,12 @@ export async function openLibraryServices(options: LibraryServicesOptions): Prom
       ttlSeconds: options.signedUrlTtlSeconds,
       clockSkewSeconds: options.clockSkewSeconds,
     });
+    const privateCopies = await PrivateCopies.open(blobs, options.dataDir);
     return {
       library,
       auth,
       signer,
+      privateCopies,
       lock,
       async close() {
         await catalog.mutate(() => undefined); // waits for pending writes

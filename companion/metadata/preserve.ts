@@ -21,7 +21,8 @@
  *    made a new one, else a new one; xmpMM:DerivedFrom names the base version; a History
  *    event is appended; xmp:MetadataDate is now.
  *
- * `edited` is changed in place (atomically, by exiftool); `original` is only read.
+ * `edited` is changed in place (atomically, by exiftool), or with `output` only read, the result
+ * going into a copy of it; `original` is only read.
  */
 import { randomUUID } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
@@ -60,6 +61,12 @@ export interface PreserveOptions {
   /** stEvt:softwareAgent of the History event. */
   softwareAgent?: string;
   now?: Date;
+  /**
+   * Leave `edited` as it is and write the result into `path`, which the caller is filling with
+   * a copy of `edited` meanwhile: `ready` resolves once the copy is complete (it is awaited
+   * after the files are read, before the first write, so the copy overlaps the reading).
+   */
+  output?: { path: string; ready: Promise<unknown> };
 }
 
 export interface PreserveResult {
@@ -172,6 +179,10 @@ export async function preserve(originalPath: string, editedPath: string, options
     extractXmpPacket(editedPath),
   ]);
   warnings.push(...packetO.warnings, ...packetE.warnings);
+  // Everything from here on writes, and reads what was written: the file changed in place, or
+  // the caller's copy of it (made while the files above were read).
+  const target = options.output?.path ?? editedPath;
+  if (options.output) await options.output.ready;
 
   const intended = options.intended ? new Set(options.intended) : undefined;
   const reverted = intended
@@ -189,11 +200,11 @@ export async function preserve(originalPath: string, editedPath: string, options
   };
   const propsE = docE ? xmpProperties(docE) : [];
   const editedInstance = textOf(propsE.find((p) => p.key === `${NS.xmpMM}InstanceID`));
-  const tmpPacket = `${editedPath}.${randomUUID()}.xmp`;
+  const tmpPacket = `${target}.${randomUUID()}.xmp`;
   try {
     if (packetO.packet || packetE.packet) {
       const revertKeys = new Set(reverted.map((f) => topLevelXmpKey(f.xmp)).filter((k): k is string => !!k));
-      warnings.push(...(await restoreXmp({ originalPath, editedPath, docO, docE, originalHasXmp: !!packetO.packet, revertKeys, jpeg: readE.mimeType === 'image/jpeg', tmpPacket })));
+      warnings.push(...(await restoreXmp({ originalPath, editedPath: target, docO, docE, originalHasXmp: !!packetO.packet, revertKeys, jpeg: readE.mimeType === 'image/jpeg', tmpPacket })));
     }
 
     // 2. IIM, EXIF and the rest: the tags the edited file lacks, each into its own group.
@@ -207,7 +218,7 @@ export async function preserve(originalPath: string, editedPath: string, options
     const makerNotes = (family: Record<string, string>) => Object.values(family).includes('MakerNotes');
     if (makerNotes(family0O) && !makerNotes(family0E)) missing.push('-MakerNotes');
     missing.push('-File:Comment');
-    warnings.push(...(await run([...COPY_ARGS, '-m', '-wm', 'cg', '-tagsFromFile', originalPath, ...missing, editedPath])));
+    warnings.push(...(await run([...COPY_ARGS, '-m', '-wm', 'cg', '-tagsFromFile', originalPath, ...missing, target])));
 
     // IIM restored from the original must carry the values the user meant to change.
     let iimPrefix: string[] = [];
@@ -217,7 +228,7 @@ export async function preserve(originalPath: string, editedPath: string, options
       return field && !field.custom && field.read.iim;
     });
     if (intendedIim.length) {
-      const current = await readMetadata(editedPath, { profile });
+      const current = await readMetadata(target, { profile });
       if (current.iim.digest !== 'no-iim') {
         const change = Object.fromEntries(intendedIim.map((name) => [name, readE.metadata[name] ?? null]));
         const plan = planMetadataWrite(change, current, profile);
@@ -238,7 +249,7 @@ export async function preserve(originalPath: string, editedPath: string, options
       }
     }
     if (Object.keys(tagsO).some((k) => k.startsWith('ICC_Profile:')) && !Object.keys(tagsE).some((k) => k.startsWith('ICC_Profile:'))) {
-      if (await sameImageData(originalPath, editedPath)) copied.push('-ICC_Profile');
+      if (await sameImageData(originalPath, target)) copied.push('-ICC_Profile');
       else warnings.push('the editor dropped the ICC profile and changed the image data: the profile was not restored');
     }
     assignments.push(['XMP-xmpMM:DocumentID', documentId]);
@@ -279,11 +290,11 @@ export async function preserve(originalPath: string, editedPath: string, options
     if (iimPrefix.length) iimPrefix.push(...copied.filter((c) => c.startsWith('-IPTC:')).map((c) => `-${c}`));
     const args = [...WRITE_ARGS, '-m', ...iimPrefix];
     if (copied.length) args.push('-tagsFromFile', originalPath, ...copied);
-    args.push(...[...iimAssignments, ...assignments].map(([t, v]) => assignment(t, v)), editedPath);
+    args.push(...[...iimAssignments, ...assignments].map(([t, v]) => assignment(t, v)), target);
     warnings.push(...(await run(args)));
-    if (assignments.some(([tag, value]) => tag === 'Photoshop:IPTCDigest' && value === 'new')) await syncIptcDigest(editedPath);
+    if (assignments.some(([tag, value]) => tag === 'Photoshop:IPTCDigest' && value === 'new')) await syncIptcDigest(target);
 
-    const after = await readAllTags(editedPath);
+    const after = await readAllTags(target);
     return {
       restored: diffKeys(diffTags(tagsE, after.tags)),
       documentId,

@@ -52,6 +52,20 @@ export function privacyPolicyFor(audience: Audience, settings: Partial<Collectio
   return audience === 'guest' ? merged.guests : merged.public;
 }
 
+const RANK: Record<LocationDisclosure, number> = { none: 0, country: 1, full: 2 };
+
+/**
+ * The policy for an asset in several collections: the most restrictive of theirs (a picture in
+ * a collection that hides location never shows it through another). No collection: the default.
+ */
+export function assetPrivacyPolicy(audience: Audience, collections: Array<Partial<CollectionPrivacy> | undefined>): PrivacyPolicy {
+  if (audience === 'owner' || audience === 'member') return FULL_DISCLOSURE;
+  if (collections.length === 0) return privacyPolicyFor(audience);
+  return collections
+    .map((settings) => privacyPolicyFor(audience, settings ?? {}))
+    .reduce((a, b) => (RANK[b.location] < RANK[a.location] ? b : a));
+}
+
 const hidden = (precision: LocationPrecision, policy: PrivacyPolicy) =>
   policy.location === 'none' || (policy.location === 'country' && precision !== 'country');
 

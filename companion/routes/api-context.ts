@@ -7,7 +7,7 @@ import { ProtocolError } from '../../shared/errors.ts';
 import { requestOrigin } from '../http/origin.ts';
 import { parseBearer, type Actor } from '../library/auth.ts';
 import type { PresentContext } from '../library/present.ts';
-import { privacyPolicyFor } from '../metadata/privacy.ts';
+import { assetPrivacyPolicy, privacyPolicyFor } from '../metadata/privacy.ts';
 import { authenticatePeer, isPeerAuthorization, type PeerCaller } from '../federation/peer-actor.ts';
 import type { LibraryServices } from '../library/services.ts';
 import type { Config } from '../config.ts';
@@ -22,6 +22,8 @@ declare module 'fastify' {
     actor: Actor;
     /** Set when a trusted peer server signed the request (`Authorization: Peer ...`). */
     peer: PeerCaller | undefined;
+    /** Set on `/guest/` routes for a guest signed in with an e-mailed link (routes/guests.ts). */
+    guest: { identity: string; expires: string } | undefined;
   }
 }
 
@@ -53,9 +55,18 @@ export function presentContext(request: FastifyRequest, config: Config): Present
   const origin = requestOrigin(request, config.publicOrigin);
   const ctx: PresentContext = { origin, apiBase: `${origin}${API_PREFIX}`, iiifBase: `${origin}${IIIF_PREFIX}` };
   // Signed-in readers are members of what they read; anonymous callers get the public policy.
-  if (!request.actor) ctx.privacy = privacyPolicyFor('public');
-  // Other servers and their users read as guests: location and other private fields filtered.
-  else if (request.peer) ctx.privacy = privacyPolicyFor('guest');
+  // Anonymous callers are the public; other servers and their users read as guests. Both get
+  // the location their collections allow (by default none); members see everything.
+  // Guests invited by e-mail read as guests too.
+  const audience = !request.actor ? 'public' : request.peer || request.guest ? 'guest' : undefined;
+  if (audience) {
+    ctx.privacy = privacyPolicyFor(audience);
+    const library = request.server.library?.library;
+    if (library) {
+      ctx.privacyOf = (asset) =>
+        assetPrivacyPolicy(audience, asset.collections.map((id) => library.findCollection(id)?.privacy));
+    }
+  }
   return ctx;
 }
 

@@ -2,7 +2,7 @@
  * Assets and their versions: search, get, create, delete (tombstone), versions, push with
  * If-Match, metadata edit, download tickets, thumbnails, and the signed file route.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Type from 'typebox';
@@ -12,8 +12,9 @@ import { sendFile } from '../http/send-file.ts';
 import { parseSearchQuery } from '../library/search-index.ts';
 import { rightsSummary } from '../library/rights.ts';
 import { decodeFederatedCursor, federatedSearch } from '../federation/federated-search.ts';
-import { presentAsset, presentVersion, visibleMetadata } from '../library/present.ts';
-import { currentVersion } from '../library/records.ts';
+import { presentAsset, presentVersion, privacyFor, visibleMetadata } from '../library/present.ts';
+import { currentVersion, type AssetRecord } from '../library/records.ts';
+import { parseIdempotencyKey, type IdempotencyScope } from '../library/idempotency.ts';
 import {
   API_PREFIX,
   decodeHeader,
@@ -35,7 +36,10 @@ const VersionParams = Type.Object({
 const FileParams = Type.Object({
   id: IdParams.properties.id,
   version: VersionParams.properties.version,
-  rendition: Type.Union([Type.Literal('original'), Type.Literal('thumbnail')]),
+  rendition: Type.Union(
+    [Type.Literal('original'), Type.Literal('thumbnail'), Type.Literal('original-country'), Type.Literal('original-none')],
+    { description: '`original-country` / `original-none`: the original without the location its reader may not see' },
+  ),
 });
 const SearchQuerystring = Type.Object(
   {
@@ -64,6 +68,9 @@ const UploadHeaders = Type.Object({
   'content-digest': Type.Optional(Type.String({ description: 'RFC 9530, sha-256 verified when present' })),
   'imagine-filename': Type.Optional(Type.String({ description: 'Percent-encoded UTF-8 file name' })),
   'imagine-comment': Type.Optional(Type.String({ description: 'Percent-encoded UTF-8 version comment' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ description: 'A repeated key (same user) answers the first result (200, Idempotent-Replayed) instead of adding again; kept 24 h' }),
+  ),
 });
 
 /** Routes that take a raw file body: a parser that hands the stream over untouched. */
@@ -88,6 +95,29 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
     };
   }
 
+  /**
+   * A repeated Idempotency-Key: the first result is answered (200, `Idempotent-Replayed: true`,
+   * `Imagine-Version` the version it made) and the body is discarded unread. Undefined otherwise.
+   */
+  function replay(request: FastifyRequest, reply: FastifyReply, key: string | undefined, scope: IdempotencyScope) {
+    const found = library.idempotentResult(request.actor?.name, key, scope);
+    if (!found) return undefined;
+    (request.body as Readable | undefined)?.resume();
+    const ctx = presentContext(request, config);
+    reply
+      .code(200)
+      .header('idempotent-replayed', 'true')
+      .header('imagine-version', found.version)
+      .header('location', `${ctx.apiBase}/assets/${encodeURIComponent(found.asset.id)}`)
+      .header('etag', `"${currentVersion(found.asset).id}"`);
+    return presentAsset(found.asset, ctx);
+  }
+
+  /** The version a request made: the one its key recorded, else the current one. */
+  function madeVersion(request: FastifyRequest, asset: AssetRecord, key: string | undefined, scope: IdempotencyScope): string {
+    return library.idempotentResult(request.actor?.name, key, scope)?.version ?? currentVersion(asset).id;
+  }
+
   function body(request: FastifyRequest): Readable {
     if (!request.body) throw new ProtocolError('ERR_BAD_REQUEST', 'the request has no body');
     return request.body as Readable;
@@ -100,7 +130,7 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
         tags: ['assets'],
         summary: 'Add an asset: the file is the raw request body',
         headers: Type.Object({ ...UploadHeaders.properties, 'imagine-collection': Type.Optional(Type.String()) }),
-        response: { 200: Asset, 201: Asset, ...problemResponses(400, 401, 403, 413, 415) },
+        response: { 200: Asset, 201: Asset, ...problemResponses(400, 401, 403, 409, 413, 415) },
       },
     },
     async (request, reply) => {
@@ -111,11 +141,15 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
         request.actor,
         collection ? `add assets to collection "${collection}"` : 'add assets',
       );
-      const options = { ...fileOptions(request), collection };
+      const idempotencyKey = parseIdempotencyKey(header(request, 'idempotency-key'));
+      const replayed = replay(request, reply, idempotencyKey, 'asset');
+      if (replayed) return replayed;
+      const options = { ...fileOptions(request), collection, idempotencyKey };
       const { asset, duplicate } = await library.createAsset(body(request), options);
       const ctx = presentContext(request, config);
       reply
         .code(duplicate ? 200 : 201)
+        .header('imagine-version', madeVersion(request, asset, idempotencyKey, 'asset'))
         .header('location', `${ctx.apiBase}/assets/${encodeURIComponent(asset.id)}`)
         .header('etag', `"${currentVersion(asset).id}"`);
       if (duplicate) reply.header('imagine-duplicate', 'true');
@@ -131,7 +165,7 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
         summary: 'Push a new version (If-Match: the base version) — 412 when stale, 428 without',
         params: IdParams,
         headers: Type.Object({ ...UploadHeaders.properties, 'if-match': Type.Optional(Type.String()) }),
-        response: { 201: Asset, ...problemResponses(400, 401, 403, 404, 410, 412, 413, 415, 428) },
+        response: { 200: Asset, 201: Asset, ...problemResponses(400, 401, 403, 404, 409, 410, 412, 413, 415, 428) },
       },
     },
     async (request, reply) => {
@@ -139,15 +173,23 @@ async function uploadRoutes(app: FastifyInstance, { config, services }: ApiOptio
       const existing = library.getAsset(request.params.id);
       auth.requireRead(request.actor, existing);
       auth.require(auth.canWrite(request.actor, existing), request.actor, 'change this asset');
+      const idempotencyKey = parseIdempotencyKey(header(request, 'idempotency-key'));
+      const scope = `version:${existing.id}` as const;
+      const replayed = replay(request, reply, idempotencyKey, scope);
+      if (replayed) return replayed;
       const ifMatch = parseIfMatch(header(request, 'if-match'));
       const options = fileOptions(request);
       const asset = await library.pushVersion(existing.id, body(request), {
         ...options,
         filename: options.filename || existing.filename,
         ifMatch,
+        idempotencyKey,
       });
       const ctx = presentContext(request, config);
-      reply.code(201).header('etag', `"${currentVersion(asset).id}"`);
+      reply
+        .code(201)
+        .header('etag', `"${currentVersion(asset).id}"`)
+        .header('imagine-version', madeVersion(request, asset, idempotencyKey, scope));
       return presentAsset(asset, ctx);
     },
   );
@@ -285,7 +327,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       const asset = library.getAsset(request.params.id);
       auth.requireRead(request.actor, asset);
       const version = library.getVersion(asset, request.params.version);
-      return { ...presentVersion(version), metadata: visibleMetadata(version.metadata, presentContext(request, config)) };
+      return { ...presentVersion(version), metadata: visibleMetadata(version.metadata, presentContext(request, config), asset) };
     },
   );
 
@@ -374,18 +416,22 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
           throw new ProtocolError('ERR_DISTRIBUTION_FORBIDDEN', `the rights of "${asset.id}" forbid distributing its original`);
         }
       }
-      const sha256 = rendition === 'original' ? version.sha256 : version.thumbnailSha256;
-      if (!sha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', `version "${version.id}" has no ${rendition}`);
-      const path = `${API_PREFIX}/files/${encodeURIComponent(asset.id)}/${encodeURIComponent(version.id)}/${rendition}`;
-      const signed = signer.sign({ method: 'GET', path, version: version.id });
       const ctx = presentContext(request, config);
+      // Guests, other servers and the public get the original without the location they may not see.
+      const policy = rendition === 'original' ? privacyFor(ctx, asset) : undefined;
+      const copy = policy ? await services.privateCopies.of(version, policy) : undefined;
+      const sha256 = copy ? copy.sha256 : rendition === 'original' ? version.sha256 : version.thumbnailSha256;
+      if (!sha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', `version "${version.id}" has no ${rendition}`);
+      const fileRendition = copy?.filtered ? `original-${policy!.location}` : rendition;
+      const path = `${API_PREFIX}/files/${encodeURIComponent(asset.id)}/${encodeURIComponent(version.id)}/${fileRendition}`;
+      const signed = signer.sign({ method: 'GET', path, version: version.id });
       reply.header('cache-control', 'no-store');
       return {
         url: `${ctx.origin}${signed.url}`,
         expires: signed.expires.toISOString(),
         rendition,
         version: version.id,
-        size: rendition === 'original' ? version.size : await fileSize(services, sha256),
+        size: copy ? copy.size : rendition === 'original' ? version.size : await fileSize(services, sha256),
         sha256,
         mediaType: rendition === 'original' ? version.mediaType : 'image/jpeg',
       };
@@ -422,7 +468,7 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
   );
 
   // The signed file route: no bearer token needed, the signature is the authorisation.
-  app.route<{ Params: { id: string; version: string; rendition: 'original' | 'thumbnail' } }>({
+  app.route<{ Params: { id: string; version: string; rendition: 'original' | 'thumbnail' | 'original-country' | 'original-none' } }>({
     method: ['GET', 'HEAD'],
     url: `${API_PREFIX}/files/:id/:version/:rendition`,
     schema: {
@@ -441,13 +487,21 @@ export async function assetRoutes(app: FastifyInstance, options: ApiOptions) {
       // A URL signed before the asset was deleted does not outlive the deletion.
       if (asset.deleted) throw new ProtocolError('ERR_ASSET_GONE', `asset "${asset.id}" was deleted`);
       const version = library.getVersion(asset, request.params.version);
-      const original = request.params.rendition === 'original';
-      const sha256 = original ? version.sha256 : version.thumbnailSha256;
+      const rendition = request.params.rendition;
+      const original = rendition !== 'thumbnail';
+      let sha256 = original ? version.sha256 : version.thumbnailSha256;
+      let size = original ? version.size : undefined;
+      if (rendition === 'original-country' || rendition === 'original-none') {
+        // Made again if it was never made here (the URL was signed for this rendition only).
+        const copy = await services.privateCopies.of(version, { location: rendition === 'original-country' ? 'country' : 'none' });
+        sha256 = copy.sha256;
+        size = copy.size;
+      }
       if (!sha256) throw new ProtocolError('ERR_VERSION_NOT_FOUND', 'no such rendition');
       reply.header('referrer-policy', 'no-referrer');
       return sendFile(request, reply, {
         path: library.blobs.pathOf(sha256),
-        size: original ? version.size : await fileSize(services, sha256),
+        size: size ?? (await fileSize(services, sha256)),
         etag: `"${sha256}"`,
         contentType: original ? version.mediaType : 'image/jpeg',
         filename: original ? asset.filename : undefined,

@@ -69,15 +69,32 @@ export async function collectionRoutes(app: FastifyInstance, { config, services 
     },
   );
 
-  app.patch<{ Params: { id: string }; Body: { name?: string; public?: boolean } }>(
+  const Disclosure = Type.Object(
+    { location: Type.Enum(['full', 'country', 'none'], { description: 'How much of where a picture was taken they see' }) },
+    { additionalProperties: false },
+  );
+
+  app.patch<{
+    Params: { id: string };
+    Body: { name?: string; public?: boolean; privacy?: { guests?: { location: 'full' | 'country' | 'none' }; public?: { location: 'full' | 'country' | 'none' } } };
+  }>(
     `${API_PREFIX}/collections/:id`,
     {
       schema: {
         tags: ['collections'],
-        summary: 'Rename a collection or change its public flag (administrators)',
+        summary: 'Rename a collection, change its public flag or its privacy settings (administrators)',
         params: Type.Object({ id: Id }),
         body: Type.Object(
-          { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), public: Type.Optional(Type.Boolean()) },
+          {
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+            public: Type.Optional(Type.Boolean()),
+            privacy: Type.Optional(
+              Type.Object(
+                { guests: Type.Optional(Disclosure), public: Type.Optional(Disclosure) },
+                { additionalProperties: false, description: 'What guests and the public may learn of location (default none)' },
+              ),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: { 200: Collection, ...problemResponses(400, 401, 403, 404) },

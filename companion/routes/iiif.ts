@@ -4,6 +4,9 @@
  * token; `POST /iiif/sign/{id}` hands one out to a reader), Presentation 3 manifests under
  * `/iiif/manifests/{id}` and `/iiif/collections/{id}`.
  *
+ * Identifiers name library assets (`id`, `id@version`) or images of configured web sources
+ * (`{source}:{name}`, companion/iiif/web-origins.ts: public, fetched and cached on demand).
+ *
  * Thin: the grammar is companion/iiif/parse.ts, the work companion/iiif/service.ts. Image
  * errors answer `text/plain` unless `application/problem+json` is accepted; info.json and
  * manifests answer problem documents. Every answer carries `Access-Control-Allow-Origin: *`.
@@ -17,11 +20,12 @@ import { loadOrCreateSigningKeys } from '../library/signed-url.ts';
 import { currentVersion, type AssetRecord } from '../library/records.ts';
 import { buildInfo, CONTEXT, PROFILE, rightsUrl } from '../iiif/info.ts';
 import { buildCollection, buildManifest } from '../iiif/manifest.ts';
-import { validateIdentifier, validateIiifPath, type IiifVersion } from '../iiif/parse.ts';
+import { isWebIdentifier, validateIdentifier, validateIiifPath, type IiifRequest, type IiifVersion } from '../iiif/parse.ts';
 import { resolveImageRequest } from '../iiif/resolve.ts';
 import { IiifService } from '../iiif/service.ts';
 import { IiifSigner } from '../iiif/signed-prefix.ts';
-import { hasImage, imageSize, resolveIdentifier, type ImageDescription } from '../iiif/source.ts';
+import { hasImage, resolveIdentifier, type ImageDescription, type ImageOrigin } from '../iiif/source.ts';
+import { WebOrigins } from '../iiif/web-origins.ts';
 import { IIIF_PREFIX, installActor, presentContext, problemResponses, type ApiOptions } from './api-context.ts';
 
 const BINARY = { schema: { type: 'string', format: 'binary' } };
@@ -70,6 +74,15 @@ function sendIiifError(request: FastifyRequest, reply: FastifyReply, error: unkn
   return reply.code(problem.status).type('text/plain; charset=utf-8').send(`${problem.status} ${problem.code}: ${detail}\n`);
 }
 
+/** What an identifier resolved to: the file to render and how to answer about it. */
+interface Target {
+  origin: ImageOrigin;
+  cacheControl: string;
+  rights?: string;
+  /** Keeps the origin's file while work outlives the request (a pyramid built in the background). */
+  hold?: () => () => void;
+}
+
 interface Access {
   /** The prefix the request came through: `/iiif` or `/iiif/s/{token}`. */
   prefix: string;
@@ -97,6 +110,16 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
     timeoutSeconds: config.iiifRenderTimeoutSeconds,
   });
   await service.init();
+  const web = new WebOrigins({
+    sources: config.iiifWebSources,
+    dir: join(config.dataDir, 'cache', 'iiif', 'web'),
+    cacheBytes: config.iiifWebCacheBytes,
+    maxBytes: config.iiifWebMaxBytes,
+    timeoutMs: config.iiifWebTimeoutMs,
+    allowPrivate: config.iiifWebAllowPrivate,
+    ttlSeconds: config.iiifWebTtlSeconds,
+  });
+  await web.init();
   const signer = new IiifSigner({ keys: await loadOrCreateSigningKeys(config.dataDir), ttlSeconds: config.iiifSignedTtlSeconds });
   app.decorate('iiif', service);
   app.addHook('onClose', async () => service.close());
@@ -119,24 +142,56 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
     const rawId = rest.split('/')[0]!;
     const origin = presentContext(request, config).origin;
     const base = `${origin}${access.prefix}/${version}/${rawId}`;
+    if (isWebIdentifier(req.identifier)) {
+      // Web sources are public: no token is checked, whatever prefix the request came through.
+      web.url(req.identifier); // 404 before anything is fetched when it names nothing
+      if (req.kind === 'base') return reply.code(303).header('location', `${base}/info.json`).send();
+      const lease = await web.acquire(req.identifier);
+      try {
+        return await serve(request, reply, req, base, {
+          origin: lease.origin,
+          cacheControl: web.cacheControl,
+          hold: () => web.hold(lease.origin),
+        });
+      } finally {
+        lease.release();
+      }
+    }
     const found = resolveIdentifier(library, req.identifier);
     checkRead(request, found.asset, access);
     if (req.kind === 'base') return reply.code(303).header('location', `${base}/info.json`).send();
-    const described: ImageDescription | undefined = imageSize(found.version) ?? (await service.sources.describe(found.version));
+    return serve(request, reply, req, base, {
+      origin: service.origin(found.version),
+      cacheControl: cacheControl(found.asset, found.pinned, access),
+      rights: rightsUrl(found.version.metadata.webStatement),
+    });
+  }
+
+  /** info.json or the image of a resolved target. */
+  async function serve(request: FastifyRequest, reply: FastifyReply, req: Exclude<IiifRequest, { kind: 'base' }>, base: string, target: Target) {
+    const { version } = req;
+    const { origin } = target;
+    const described: ImageDescription | undefined = origin.size ?? (await service.sources.describe(origin));
     if (!described) throw new ProtocolError('ERR_NOT_AN_IMAGE', 'this version has no image the IIIF service can render');
     const size = { width: described.width, height: described.height };
     reply.header('link', `<${PROFILE[version]}>;rel="profile"`);
-    reply.header('cache-control', cacheControl(found.asset, found.pinned, access));
+    reply.header('cache-control', target.cacheControl);
     if (req.kind === 'info') {
       // A viewer asks for info.json first: prepare a big image while it does.
-      if (!service.sources.hasPyramid(found.version)) void service.prepare(found.version).catch(() => undefined);
+      if (!service.sources.hasPyramid(origin)) {
+        const release = target.hold?.();
+        void service
+          .prepare(origin)
+          .catch(() => undefined)
+          .finally(() => release?.());
+      }
       const info = buildInfo({
         version,
         id: base,
         ...size,
         limits: service.options.limits,
         tileSize: service.options.tileSize,
-        rights: rightsUrl(found.version.metadata.webStatement),
+        rights: target.rights,
         sourceNote: described.source,
       });
       const ld = (request.headers.accept ?? '').includes('application/ld+json');
@@ -149,11 +204,11 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
       const limit = plan.error.status === 404;
       throw iiifError(plan.error.status, plan.error.message, limit ? 'ERR_IMAGE_SIZE_LIMIT' : undefined);
     }
-    const etag = `"${service.key(found.version, plan.value)}"`;
+    const etag = `"${service.key(origin, plan.value)}"`;
     reply.header('link', `<${PROFILE[version]}>;rel="profile", <${base}/${plan.value.canonical}>;rel="canonical"`);
     reply.header('etag', etag);
     if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    const result = await service.render(found.version, plan.value);
+    const result = await service.render(origin, plan.value);
     if (!result.ok) throw iiifError(result.status, result.message);
     return reply.type(result.contentType).send(result.bytes);
   }
@@ -167,7 +222,7 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
           tags: ['iiif'],
           summary: `IIIF Image API ${version === 3 ? '3.0' : '2.1'}: info.json and image requests (level 2)`,
           params: wildcard,
-          response: { 200: IMAGE_OR_INFO, 303: { description: 'The base URI redirects to info.json' }, 304: { description: 'Not modified' }, ...problemResponses(400, 401, 404, 410, 415, 501, 503) },
+          response: { 200: IMAGE_OR_INFO, 303: { description: 'The base URI redirects to info.json' }, 304: { description: 'Not modified' }, ...problemResponses(400, 401, 403, 404, 410, 415, 501, 502, 503, 504) },
         },
       },
       (request, reply) => handle(request, reply, version, rawRest(request.url, `${IIIF_PREFIX}/${version}/`), { prefix: IIIF_PREFIX }),
@@ -179,7 +234,7 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
           tags: ['iiif'],
           summary: `IIIF Image API ${version === 3 ? '3.0' : '2.1'} behind a signed prefix (no token needed)`,
           params: Type.Object({ token: Type.String({ maxLength: 200 }), '*': Type.String() }),
-          response: { 200: IMAGE_OR_INFO, 303: { description: 'The base URI redirects to info.json' }, 304: { description: 'Not modified' }, ...problemResponses(400, 403, 404, 410, 415, 501, 503) },
+          response: { 200: IMAGE_OR_INFO, 303: { description: 'The base URI redirects to info.json' }, 304: { description: 'Not modified' }, ...problemResponses(400, 403, 404, 410, 415, 501, 502, 503, 504) },
         },
       },
       (request, reply) => {
@@ -228,7 +283,8 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
       reply.header('access-control-allow-origin', '*');
       const rawId = rawRest(request.url, `${IIIF_PREFIX}/manifests/`);
       const identifier = validateIdentifier(request.params.id);
-      if (!identifier.ok) throw new ProtocolError('ERR_ASSET_NOT_FOUND', 'unknown identifier');
+      // Manifests describe library assets; web images have only their image service.
+      if (!identifier.ok || isWebIdentifier(identifier.value)) throw new ProtocolError('ERR_ASSET_NOT_FOUND', 'unknown identifier');
       const found = resolveIdentifier(library, identifier.value);
       auth.requireRead(request.actor, found.asset);
       if (!hasImage(found.version)) throw new ProtocolError('ERR_NOT_AN_IMAGE', 'this version has no image');
@@ -236,8 +292,14 @@ export async function iiifRoutes(app: FastifyInstance, { config, services }: Api
       reply.header('cache-control', cacheControl(found.asset, found.pinned, { prefix: IIIF_PREFIX }));
       const ld = (request.headers.accept ?? '').includes('application/ld+json');
       reply.type(ld ? 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"' : 'application/json');
+      // Webmention: supplements others announced are shown, and where to announce more.
+      const webmention = request.server.webmention;
+      if (webmention) reply.header('link', `<${ctx.origin}/webmention>; rel="webmention"`);
+      const supplements = webmention?.supplementsFor(found.asset.id);
       return reply.send(
-        JSON.stringify(buildManifest({ iiifBase: ctx.iiifBase, apiBase: ctx.apiBase, asset: found.asset, version: found.version, identifier: rawId })),
+        JSON.stringify(
+          buildManifest({ iiifBase: ctx.iiifBase, apiBase: ctx.apiBase, asset: found.asset, version: found.version, identifier: rawId, supplements }),
+        ),
       );
     },
   );

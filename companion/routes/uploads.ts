@@ -6,11 +6,15 @@
  *   carries `filename` and `sha256` (required), `collection` (a new asset), or `asset` with
  *   `ifMatch` (a new version of that asset), and `comment`. Everything that can be refused is
  *   refused here, before a byte is sent: the token, the size limit, the rights, a stale or
- *   missing base version (412/428).
+ *   missing base version (412/428). `idempotencyKey` makes the upload idempotent: creating an
+ *   upload with a key whose upload already finished answers 200 with the first result's
+ *   `Imagine-Asset`, `Imagine-Version`, `Location` and `Idempotent-Replayed: true`, and no
+ *   upload is made (library/idempotency.ts).
  * - `HEAD`/`PATCH`/`DELETE {api}/uploads/{id}`: offset, append, terminate; only the user who
  *   created the upload sees it (anyone else gets the same 404 as for an unknown upload).
- * - When the last byte lands, the file is hashed and compared with the declared sha256, then
- *   handed to the library, which moves it into the blob store and commits one catalog
+ * - When the last byte lands, the file's sha256 is compared with the declared one (hashed as
+ *   the bytes were received when one PATCH brought the whole file, else read back from disk),
+ *   then handed to the library, which moves it into the blob store and commits one catalog
  *   mutation. The final PATCH answers `Imagine-Asset`, `Imagine-Version` and `Location` (the
  *   asset). Whatever happens, the upload's file and info are gone afterwards.
  * - Unfinished uploads live in `<data>/uploads/`, visible nowhere else, and are removed after
@@ -20,18 +24,22 @@
  * application/problem+json like everywhere else in the API.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash, type Hash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
-import { Metadata, Server as TusServer, type Upload } from '@tus/server';
+import { ERRORS, Metadata, Server as TusServer, type Upload } from '@tus/server';
 import Type from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, toProblem, type ErrorCode } from '../../shared/errors.ts';
 import { normaliseError } from '../http/problem.ts';
 import { BlobStore } from '../library/blob-store.ts';
 import { cleanFilename } from '../library/library.ts';
 import { currentVersion, type UserRecord } from '../library/records.ts';
+import { parseIdempotencyKey, type IdempotencyScope } from '../library/idempotency.ts';
 import {
   API_PREFIX,
   header,
@@ -60,6 +68,7 @@ export interface UploadIntent {
   asset?: string;
   ifMatch?: string;
   comment?: string;
+  idempotencyKey?: string;
 }
 
 /** Parses decoded Upload-Metadata into an intent. Throws ERR_VALIDATION and friends. */
@@ -88,7 +97,14 @@ export function parseUploadIntent(metadata: Record<string, string | null> | unde
   if (comment) intent.comment = comment;
   const ifMatch = parseIfMatch(value('ifMatch'));
   if (ifMatch) intent.ifMatch = ifMatch;
+  const idempotencyKey = parseIdempotencyKey(value('idempotencyKey'));
+  if (idempotencyKey) intent.idempotencyKey = idempotencyKey;
   return intent;
+}
+
+/** What an upload's idempotency key is scoped to. */
+export function intentScope(intent: UploadIntent): IdempotencyScope {
+  return intent.asset ? `version:${intent.asset}` : 'asset';
 }
 
 /**
@@ -115,6 +131,29 @@ export async function sweepAbandonedUploads(
   return removed;
 }
 
+/** 1 MiB: buffers between the request and the upload's file (with the 16 KiB default a 200 MB PATCH is measurably slower). */
+const WRITE_BUFFER = 1024 * 1024;
+
+/** @tus/file-store with large write buffers; otherwise the same (append at `offset`, answer the new offset). */
+class UploadFileStore extends FileStore {
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    let received = 0;
+    const meter = new Transform({
+      highWaterMark: WRITE_BUFFER,
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(readable, meter, createWriteStream(join(this.directory, id), { flags: 'r+', start: offset, highWaterMark: WRITE_BUFFER }));
+    } catch {
+      throw ERRORS.FILE_WRITE_ERROR;
+    }
+    return offset + received;
+  }
+}
+
 /** What the tus hooks need to know about the fastify request behind a web request. */
 interface UploadRequestContext {
   /** The signed-in user; absent only for OPTIONS, which runs no hook. */
@@ -124,6 +163,38 @@ interface UploadRequestContext {
   uploadId?: string;
   /** Set when a hook failed with an error of ours: sent as the problem document. */
   problem?: ProtocolError;
+  /** A PATCH body, hashed as tus reads it: where it started and what passed. */
+  received?: ReceivedBytes;
+}
+
+interface ReceivedBytes {
+  offset: number;
+  bytes: number;
+  hash: Hash;
+}
+
+/**
+ * The sha256 of a finished upload from its PATCH's bytes, when that PATCH started at 0 and
+ * passed exactly the whole file to tus, which wrote exactly that (its offset reached the
+ * size): then the file holds precisely the bytes that were hashed. Undefined otherwise
+ * (a resumed upload, a creation-with-upload): the file is read back.
+ */
+function receivedDigest(received: ReceivedBytes | undefined, size: number | undefined): string | undefined {
+  if (!received || received.offset !== 0 || size === undefined || received.bytes !== size) return undefined;
+  return received.hash.digest('hex');
+}
+
+/** `body` as it goes to tus, hashed on the way into `received`. */
+function hashing(body: ReadableStream<Uint8Array>, received: ReceivedBytes): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        received.hash.update(chunk);
+        received.bytes += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }) });
@@ -141,7 +212,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
 
   const directory = resolve(config.dataDir, 'uploads');
   await mkdir(directory, { recursive: true });
-  const store = new FileStore({ directory, expirationPeriodInMilliseconds: 0 });
+  const store = new UploadFileStore({ directory, expirationPeriodInMilliseconds: 0 });
   const contexts = new WeakMap<Request, UploadRequestContext>();
   /** Uploads whose last byte arrived and that are being verified and committed. */
   const finishing = new Set<string>();
@@ -153,7 +224,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     respectForwardedHeaders: false,
     // Same-origin clients only, like the rest of the API.
     allowedOrigins: () => false,
-    exposedHeaders: ['Imagine-Asset', 'Imagine-Version', 'Imagine-Duplicate'],
+    exposedHeaders: ['Imagine-Asset', 'Imagine-Version', 'Imagine-Duplicate', 'Idempotent-Replayed'],
     disableTerminationForFinishedUploads: true,
     generateUrl: (req, { id }) => `${contextOf(req).origin}${API_PREFIX}/uploads/${encodeURIComponent(id)}`,
     getFileIdFromRequest: (req) => contextOf(req).uploadId,
@@ -217,8 +288,15 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     try {
       const actor = actorOf(ctx);
       const intent = parseUploadIntent(upload.metadata);
+      const replay = library.idempotentResult(actor.name, intent.idempotencyKey, intentScope(intent));
+      if (replay) return replayHeaders(ctx, replay);
       authorise(intent, actor);
-      const { sha256, size } = await BlobStore.hashFile(path);
+      const streamed = receivedDigest(ctx.received, upload.size);
+      const onDisk = streamed === undefined ? undefined : (await stat(path)).size;
+      const { sha256, size } =
+        streamed !== undefined && onDisk !== undefined && onDisk === upload.size
+          ? { sha256: streamed, size: onDisk }
+          : await BlobStore.hashFile(path);
       if (size !== upload.size) {
         throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `received ${size} bytes, expected ${upload.size}`);
       }
@@ -226,13 +304,14 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         throw new ProtocolError('ERR_DIGEST_MISMATCH', 'sha-256 of the received bytes differs from the declared one');
       }
       const tmp = { path, sha256, size };
-      const options = { filename: intent.filename, comment: intent.comment, user: actor.name, sha256, size };
+      const options = { filename: intent.filename, comment: intent.comment, user: actor.name, sha256, size, idempotencyKey: intent.idempotencyKey };
       const { asset, duplicate } = intent.asset
         ? { asset: await library.pushVersionFromTemp(intent.asset, tmp, { ...options, ifMatch: intent.ifMatch }), duplicate: false }
         : await library.createAssetFromTemp(tmp, { ...options, collection: intent.collection });
+      const made = library.idempotentResult(actor.name, intent.idempotencyKey, intentScope(intent));
       const headers: Record<string, string> = {
         'Imagine-Asset': asset.id,
-        'Imagine-Version': currentVersion(asset).id,
+        'Imagine-Version': made?.version ?? currentVersion(asset).id,
         Location: `${ctx.apiBase}/assets/${encodeURIComponent(asset.id)}`,
       };
       if (duplicate) headers['Imagine-Duplicate'] = 'true';
@@ -242,6 +321,15 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       await Promise.all([rm(path, { force: true }), rm(`${path}.json`, { force: true })]);
       finishing.delete(upload.id);
     }
+  }
+
+  function replayHeaders(ctx: UploadRequestContext, replay: { asset: { id: string }; version: string }): Record<string, string> {
+    return {
+      'Imagine-Asset': replay.asset.id,
+      'Imagine-Version': replay.version,
+      'Idempotent-Replayed': 'true',
+      Location: `${ctx.apiBase}/assets/${encodeURIComponent(replay.asset.id)}`,
+    };
   }
 
   /** The upload behind an id, when the caller is its owner; the same 404 otherwise. */
@@ -264,10 +352,17 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
     }
     const hasBody = request.method === 'POST' || request.method === 'PATCH';
+    let body = hasBody ? (Readable.toWeb(request.raw) as unknown as ReadableStream<Uint8Array>) : null;
+    const offset = header(request, 'upload-offset');
+    if (body && request.method === 'PATCH' && offset !== undefined && /^\d{1,16}$/.test(offset)) {
+      // Hashed while tus writes it, so the last PATCH needs no second read of the file.
+      ctx.received = { offset: Number(offset), bytes: 0, hash: createHash('sha256') };
+      body = hashing(body, ctx.received);
+    }
     const webRequest = new Request(`${ctx.origin}${path}`, {
       method: request.method,
       headers,
-      body: hasBody ? (Readable.toWeb(request.raw) as unknown as ReadableStream<Uint8Array>) : null,
+      body,
       duplex: 'half',
     } as RequestInit);
     contexts.set(webRequest, ctx);
@@ -319,7 +414,11 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         'upload-length': Type.Optional(Type.String({ description: 'Size of the whole file in bytes' })),
         'upload-metadata': Type.Optional(Type.String({ description: 'tus metadata: comma-separated "key base64(value)"' })),
       }),
-      response: { 201: Empty('Created; Location is the upload URL'), ...problemResponses(400, 401, 403, 404, 410, 412, 413, 428) },
+      response: {
+        200: Empty('Idempotent replay: the upload with this idempotencyKey already finished (Imagine-Asset, Imagine-Version, Location)'),
+        201: Empty('Created; Location is the upload URL'),
+        ...problemResponses(400, 401, 403, 404, 409, 410, 412, 413, 428),
+      },
     },
     handler: async (request, reply) => {
       const actor = request.actor;
@@ -338,8 +437,16 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       } catch {
         throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata with "filename" and "sha256" is required');
       }
-      authorise(parseUploadIntent(metadata), actor);
+      const intent = parseUploadIntent(metadata);
       const ctx = presentContext(request, config);
+      const replay = library.idempotentResult(actor.name, intent.idempotencyKey, intentScope(intent));
+      if (replay) {
+        request.raw.resume();
+        reply.code(200).header('cache-control', 'no-store').header('tus-resumable', '1.0.0');
+        for (const [name, value] of Object.entries(replayHeaders({ actor, ...ctx }, replay))) reply.header(name, value);
+        return reply.send();
+      }
+      authorise(intent, actor);
       return dispatch(request, reply, { actor, origin: ctx.origin, apiBase: ctx.apiBase });
     },
   });

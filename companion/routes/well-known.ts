@@ -15,6 +15,19 @@ import { buildProfileDocument, CORE_PROFILE, loadMetadataProfile, type MetadataP
 import { requestOrigin } from '../http/origin.ts';
 import type { Config } from '../config.ts';
 import { SOFTWARE } from '../software.ts';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { WorkflowPolicy } from '../../shared/schemas/agent.ts';
+import {
+  loadWorkflowPolicyFile,
+  WORKFLOW_POLICY_EXTENSION,
+  WORKFLOW_POLICY_FILE,
+  WORKFLOW_POLICY_VERSION,
+} from '../agent/policy.ts';
+
+/** Where this server serves the public spec of the workflow-policy extension. */
+export const WORKFLOW_POLICY_SPEC_PATH = `${WELL_KNOWN_PATH}/extensions/${WORKFLOW_POLICY_EXTENSION}`;
+const WORKFLOW_POLICY_SPEC_FILE = new URL('../../docs/extensions/workflow-policy.md', import.meta.url);
 
 export const API_PREFIX = '/api/v1';
 export const IIIF_PREFIX = '/iiif';
@@ -34,6 +47,7 @@ export function buildDiscoveryDocument(origin: string): DiscoveryDocument {
       openapi: `${origin}/openapi.json`,
       uploads: `${origin}${API_PREFIX}/uploads`,
       jwks: `${origin}${WELL_KNOWN_PATH}/jwks.json`,
+      webmention: `${origin}/webmention`,
     },
     links: {
       capabilities: `${origin}${WELL_KNOWN_PATH}/capabilities`,
@@ -42,12 +56,26 @@ export function buildDiscoveryDocument(origin: string): DiscoveryDocument {
   };
 }
 
-export function buildCapabilitiesDocument(config: Config): CapabilitiesDocument {
+export function buildCapabilitiesDocument(
+  config: Config,
+  options: { origin?: string; workflowPolicy?: WorkflowPolicy } = {},
+): CapabilitiesDocument {
+  const extensions: CapabilitiesDocument['extensions'] = [];
+  if (options.workflowPolicy && options.origin) {
+    // The policy travels inline, so a client needs one request; it is also at {api}/workflow-policy.
+    extensions.push({
+      name: WORKFLOW_POLICY_EXTENSION,
+      version: WORKFLOW_POLICY_VERSION,
+      spec: `${options.origin}${WORKFLOW_POLICY_SPEC_PATH}`,
+      endpoint: `${options.origin}${API_PREFIX}/workflow-policy`,
+      policy: options.workflowPolicy,
+    } as CapabilitiesDocument['extensions'][number]);
+  }
   return {
     protocol: PROTOCOL_NAME,
     version: PROTOCOL_VERSION,
     core: [...CORE_CAPABILITIES],
-    extensions: [],
+    extensions,
     limits: { maxUploadBytes: config.maxUploadBytes, maxPageSize: config.maxPageSize },
   };
 }
@@ -63,7 +91,19 @@ export async function wellKnownRoutes(app: FastifyInstance, opts: { config: Conf
   const { config } = opts;
   // `<data>/metadata-profile.json` when present: a bad file stops the server here, at start.
   const metadataProfile = buildMetadataProfileDocument(await loadMetadataProfile(config.dataDir));
-  const capabilities = buildCapabilitiesDocument(config);
+  // `<data>/workflow-policy.json` when present: a bad file stops the server at start; a file
+  // changed later is read again, and a bad change keeps the last good policy.
+  let workflowPolicy = await loadWorkflowPolicyFile(config.dataDir);
+  const currentPolicy = async (): Promise<WorkflowPolicy | undefined> => {
+    try {
+      const mtimeMs = await stat(join(config.dataDir, WORKFLOW_POLICY_FILE)).then((s) => s.mtimeMs, () => undefined);
+      if (mtimeMs === undefined) workflowPolicy = undefined;
+      else if (mtimeMs !== workflowPolicy?.mtimeMs) workflowPolicy = await loadWorkflowPolicyFile(config.dataDir);
+    } catch (error) {
+      app.log.warn({ err: error }, 'workflow policy not reloaded');
+    }
+    return workflowPolicy?.policy;
+  };
 
   app.get(
     WELL_KNOWN_PATH,
@@ -89,9 +129,43 @@ export async function wellKnownRoutes(app: FastifyInstance, opts: { config: Conf
         response: { 200: CapabilitiesDocument },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       reply.header('cache-control', cacheControl).header('access-control-allow-origin', '*');
-      return capabilities;
+      const origin = requestOrigin(request, config.publicOrigin);
+      return buildCapabilitiesDocument(config, { origin, workflowPolicy: await currentPolicy() });
+    },
+  );
+
+  app.get(
+    `${API_PREFIX}/workflow-policy`,
+    {
+      schema: {
+        tags: ['discovery'],
+        summary: `The studio workflow policy (extension ${WORKFLOW_POLICY_EXTENSION}); {} when the server has none`,
+        response: { 200: WorkflowPolicy },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=60').header('access-control-allow-origin', '*');
+      return (await currentPolicy()) ?? {};
+    },
+  );
+
+  app.get(
+    WORKFLOW_POLICY_SPEC_PATH,
+    {
+      schema: {
+        tags: ['discovery'],
+        summary: `The public spec of the ${WORKFLOW_POLICY_EXTENSION} extension (Markdown)`,
+        response: { 200: { description: 'The spec (Markdown)', content: { 'text/markdown': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (_request, reply) => {
+      reply
+        .header('cache-control', cacheControl)
+        .header('access-control-allow-origin', '*')
+        .type('text/markdown; charset=utf-8');
+      return readFile(WORKFLOW_POLICY_SPEC_FILE, 'utf8');
     },
   );
 

@@ -23,12 +23,15 @@
  *   GET    /agent/v1/checkouts                  { items: Checkout[] }
  *   GET    /agent/v1/checkouts/:id              Checkout
  *   GET    /agent/v1/checkouts/:id/events       text/event-stream of Checkout snapshots
- *   POST   /agent/v1/checkouts/:id/push         PushRequest → 202 QueueItem (durable before answering)
+ *   POST   /agent/v1/checkouts/:id/push         PushRequest → 202 QueueItem (durable before answering; 200 for a repeated requestId)
  *   GET    /agent/v1/queue                      { items: QueueItem[] }
  *   GET    /agent/v1/queue/:id                  QueueItem
  *   POST   /agent/v1/queue/:id/retry            202 QueueItem
  *   POST   /agent/v1/queue/:id/resolve          ResolveConflictRequest → 202 QueueItem
  *   GET    /agent/v1/sync                       { items: SyncStatus[] }  (mirror, issue 9)
+ *   POST   /agent/v1/sync/:connection[?wait=true]  sync now → 202 SyncStatus (200 once done)
+ *   PUT    /agent/v1/sync/:connection           { collections: string[] | null } → SyncStatus
+ *   GET    /agent/v1/sync/search?q=&...         AgentSearchPage from the mirror only (`local: true`)
  *
  * Errors are problem+json with codes from shared/errors.ts.
  */
@@ -162,6 +165,12 @@ export const PushRequest = Type.Object(
     comment: Type.Optional(Type.String({ maxLength: 2000 })),
     /** The file to push when it is not the checkout's own path (e.g. saved as another name). */
     path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    /**
+     * The caller's id of this push (e.g. the panel's pending save): sending it again answers the
+     * push already queued (200) instead of queueing a second one, so a retry after a lost answer
+     * never makes two versions.
+     */
+    requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:-]+$' })),
   },
   { additionalProperties: false },
 );

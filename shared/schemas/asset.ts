@@ -75,6 +75,15 @@ export const Collection = Type.Object(
     public: Type.Boolean(),
     created: Timestamp,
     itemCount: Type.Integer({ minimum: 0 }),
+    privacy: Type.Optional(
+      Type.Object(
+        {
+          guests: Type.Object({ location: Type.Union([Type.Literal('full'), Type.Literal('country'), Type.Literal('none')]) }),
+          public: Type.Object({ location: Type.Union([Type.Literal('full'), Type.Literal('country'), Type.Literal('none')]) }),
+        },
+        { description: 'What guests and the public may learn of where its pictures were taken.' },
+      ),
+    ),
   },
   { additionalProperties: true, $id: 'Collection' },
 );
