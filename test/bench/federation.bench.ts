@@ -2,9 +2,11 @@
  * `npm run bench:federation`: federated search with two healthy peers against a local search
  * and one loopback round trip, measured in one run on this machine.
  *
- * Three library servers in this process, each on its own loopback port and data folder, each
- * with the same number of small pictures named from a word list (searchable by file name).
- * A asked B and C to trust it; they approved. Then, after a warm-up, for the same queries:
+ * Three library servers, each its own `imagine serve` process (as peers are separate machines,
+ * so B and C work in parallel while A waits) on its own loopback port and data folder, each
+ * with the same number of small pictures named from a word list (searchable by file name),
+ * ingested before start. A asked B and C to trust it (`imagine peers request`); they approved
+ * (`imagine peers approve`). Then, after a warm-up, for the same queries:
  *   local      GET A{api}/assets?q=...                 (A's own index)
  *   round trip GET B/.well-known/imagine                (one loopback request, tiny answer)
  *   federated  GET A{api}/assets?q=...&scope=federated (A + signed requests to B and C)
@@ -13,31 +15,35 @@
  * Options: BENCH_ASSETS per server (default 300), BENCH_SEARCHES (default 300).
  * Results are printed and written into docs/benchmarks.md between the federation markers.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { startTestLibrary, type TestLibrary } from '../helpers/test-library.ts';
+import { killChildren, runCli, startServer, stopChild, type Server } from '../helpers/integration.ts';
 import { ADJECTIVES, SUBJECTS, mulberry32 } from './synthetic-assets.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ASSETS = Number(process.env.BENCH_ASSETS ?? 300);
 const SEARCHES = Number(process.env.BENCH_SEARCHES ?? 300);
 
-async function fill(library: TestLibrary, seed: number): Promise<void> {
+async function cli(args: string[]): Promise<void> {
+  const result = await runCli(args, { timeoutMs: 600_000 });
+  if (result.code !== 0) throw new Error(`imagine ${args.join(' ')}: ${result.stderr}`);
+}
+
+/** A data folder with ASSETS small pictures in a public collection. */
+async function fill(dataDir: string, seed: number): Promise<void> {
   const random = mulberry32(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)] as T;
-  const dir = await mkdtemp(join(tmpdir(), 'imagine-bench-fed-src-'));
-  const collection = await library.services.library.createCollection({ name: 'Open', public: true });
+  const src = join(dataDir, '..', `src-${seed}`);
+  await mkdir(src, { recursive: true });
   for (let i = 0; i < ASSETS; i++) {
-    const path = join(dir, `${pick(ADJECTIVES)}-${pick(SUBJECTS)}-${seed}-${i}.jpg`);
     await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: (i * 7) % 256, g: seed * 60, b: (i * 13) % 256 } } })
       .jpeg()
-      .toFile(path);
-    await library.services.library.ingestFile(path, { filename: path.split('/').pop()!, collection: collection.id });
+      .toFile(join(src, `${pick(ADJECTIVES)}-${pick(SUBJECTS)}-${seed}-${i}.jpg`));
   }
-  await rm(dir, { recursive: true, force: true });
+  await cli(['ingest', '--data', dataDir, '--collection', 'Open', '--public', '--json', src]);
 }
 
 function percentile(values: number[], p: number): number {
@@ -53,26 +59,27 @@ async function time(url: string): Promise<number> {
   return performance.now() - t0;
 }
 
-const [a, b, c] = await Promise.all(['bench-fed-a', 'bench-fed-b', 'bench-fed-c'].map((name) => startTestLibrary({ name })));
+const work = await mkdtemp(join(tmpdir(), 'imagine-bench-fed-'));
+const data = { a: join(work, 'a'), b: join(work, 'b'), c: join(work, 'c') };
+let a: Server | undefined;
+let b: Server | undefined;
+let c: Server | undefined;
 try {
   console.log(`filling three libraries with ${ASSETS} pictures each...`);
-  await fill(a!, 1);
-  await fill(b!, 2);
-  await fill(c!, 3);
-  for (const peer of [b!, c!]) {
-    const federation = peer.app.federation!;
-    await federation.peers.recordRequest(a!.origin, ['search', 'view']);
-    await federation.peers.approve(a!.origin);
-    await a!.app.federation!.peers.recordOutgoing(peer.origin, 'accepted', ['search', 'view']);
+  await Promise.all([fill(data.a, 1), fill(data.b, 2), fill(data.c, 3)]);
+  [a, b, c] = await Promise.all([startServer(data.a), startServer(data.b), startServer(data.c)]);
+  for (const [peer, dir] of [[b, data.b], [c, data.c]] as const) {
+    await cli(['peers', 'request', peer.url, '--scopes', 'search,view', '--data', data.a]);
+    await cli(['peers', 'approve', new URL(a.url).host, '--data', dir]);
   }
   const random = mulberry32(7);
   const queries = Array.from({ length: SEARCHES }, () => SUBJECTS[Math.floor(random() * SUBJECTS.length)]!);
-  const api = `${a!.origin}/api/v1/assets?limit=20&q=`;
+  const api = `${a.url}/api/v1/assets?limit=20&q=`;
   // Warm-up: discovery caches, JWKS caches, JIT.
   for (const q of queries.slice(0, 30)) {
     await time(`${api}${q}`);
     await time(`${api}${q}&scope=federated`);
-    await time(`${b!.origin}/.well-known/imagine`);
+    await time(`${b.url}/.well-known/imagine`);
   }
   const local: number[] = [];
   const federated: number[] = [];
@@ -80,7 +87,7 @@ try {
   for (const q of queries) {
     // Interleaved, so machine noise falls on all three alike.
     local.push(await time(`${api}${q}`));
-    roundTrip.push(await time(`${b!.origin}/.well-known/imagine`));
+    roundTrip.push(await time(`${b.url}/.well-known/imagine`));
     federated.push(await time(`${api}${q}&scope=federated`));
   }
   const check = (await (await fetch(`${api}harbour&scope=federated`)).json()) as { sources: { state: string }[] };
@@ -94,7 +101,7 @@ try {
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`;
   const block = [
     '<!-- bench:federation -->',
-    `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:federation\` (${ASSETS} pictures per server, ${SEARCHES} searches each, limit 20, interleaved).`,
+    `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:federation\` (three `imagine serve` processes, ${ASSETS} pictures each, ${SEARCHES} searches, limit 20, interleaved).`,
     '',
     '| request | p50 ms | p95 ms | p99 ms |',
     '| --- | --- | --- | --- |',
@@ -114,5 +121,7 @@ try {
   await writeFile(docPath, updated);
   console.log(`BENCH ${JSON.stringify({ localP95: percentile(local, 95), roundTripP95: percentile(roundTrip, 95), federatedP95: p95, target, verdict })}`);
 } finally {
-  await Promise.all([a, b, c].map((lib) => lib?.close()));
+  await Promise.all([a, b, c].map((server) => (server ? stopChild(server) : undefined)));
+  killChildren();
+  await rm(work, { recursive: true, force: true });
 }
