@@ -101,7 +101,7 @@ try {
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`;
   const block = [
     '<!-- bench:federation -->',
-    `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:federation\` (three `imagine serve` processes, ${ASSETS} pictures each, ${SEARCHES} searches, limit 20, interleaved).`,
+    `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:federation\` (three \`imagine serve\` processes, ${ASSETS} pictures each, ${SEARCHES} searches, limit 20, interleaved).`,
     '',
     '| request | p50 ms | p95 ms | p99 ms |',
     '| --- | --- | --- | --- |',
