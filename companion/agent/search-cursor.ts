@@ -52,3 +52,25 @@ export function decodeCursor(text: string): CombinedCursor {
   }
   return out;
 }
+
+/**
+ * The sources a search asks, each with where it resumes: those of `cursor` (only `connection`'s
+ * when both are given), else `connection` from the start, else every connection.
+ * ERR_CONNECTION_NOT_FOUND for an unknown `connection` without a cursor.
+ */
+export function searchTargets(
+  services: { connections: { require(id: string): unknown; list(): Array<{ id: string }> } },
+  connection: string | undefined,
+  cursor: string | undefined,
+): CombinedCursor {
+  if (cursor !== undefined) {
+    const targets = decodeCursor(cursor);
+    if (connection === undefined) return targets;
+    return connection in targets ? { [connection]: targets[connection]! } : {};
+  }
+  if (connection !== undefined) {
+    services.connections.require(connection);
+    return { [connection]: {} };
+  }
+  return Object.fromEntries(services.connections.list().map((c) => [c.id, {}]));
+}

@@ -11,12 +11,11 @@
  * Options: BENCH_MB (default 200).
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildApp } from '../../companion/app.ts';
 import { loadConfig } from '../../companion/config.ts';
@@ -24,8 +23,8 @@ import { readPairingToken } from '../../companion/agent/pairing.ts';
 import { openAgentServices } from '../../companion/agent/services.ts';
 import { endExiftool } from '../../companion/metadata/exiftool.ts';
 import { startTestLibrary } from '../helpers/test-library.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const megabytes = Number(process.env.BENCH_MB ?? 200);
 
 async function bigTiff(path: string, seed: number): Promise<void> {
@@ -111,20 +110,13 @@ try {
   for (const [metric, value, target] of rows) console.log(`${metric!.padEnd(36)} ${value!.padStart(10)}  ${target}`);
   const machine = `${availableParallelism()} CPUs (${cpus()[0]?.model.trim() ?? 'unknown'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
   const block = [
-    '<!-- bench:agent -->',
     `Measured on ${machine}.`,
     '',
     '| Metric | Value | Target |',
     '|---|---|---|',
     ...rows.map(([m, v, t]) => `| ${m} | ${v} | ${t} |`),
-    '<!-- /bench:agent -->',
   ].join('\n');
-  const docPath = join(root, 'docs/benchmarks.md');
-  const doc = await readFile(docPath, 'utf8');
-  const updated = doc.includes('<!-- bench:agent -->')
-    ? doc.replace(/<!-- bench:agent -->[\s\S]*?<!-- \/bench:agent -->/, block)
-    : `${doc.trimEnd()}\n\n## Agent save-back\n\n${block}\n`;
-  await writeFile(docPath, updated);
+  await writeBenchSection('agent', 'Agent save-back', block);
 } finally {
   await agent.close();
   await lib.close();

@@ -15,15 +15,14 @@
  * Options: BENCH_ASSETS per server (default 300), BENCH_SEARCHES (default 300).
  * Results are printed and written into docs/benchmarks.md between the federation markers.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { killChildren, runCli, startServer, stopChild, type Server } from '../helpers/integration.ts';
 import { ADJECTIVES, SUBJECTS, mulberry32 } from './synthetic-assets.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const ASSETS = Number(process.env.BENCH_ASSETS ?? 300);
 const SEARCHES = Number(process.env.BENCH_SEARCHES ?? 300);
 
@@ -100,7 +99,6 @@ try {
   const verdict = p95 < target ? 'met' : 'missed';
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`;
   const block = [
-    '<!-- bench:federation -->',
     `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:federation\` (three \`imagine serve\` processes, ${ASSETS} pictures each, ${SEARCHES} searches, limit 20, interleaved).`,
     '',
     '| request | p50 ms | p95 ms | p99 ms |',
@@ -110,15 +108,9 @@ try {
     row('federated search on A (B and C healthy)', federated),
     '',
     `Target: federated p95 < 2 x local p95 + round-trip p95 = ${target.toFixed(1)} ms; measured ${p95.toFixed(1)} ms: **${verdict}**.`,
-    '<!-- /bench:federation -->',
   ].join('\n');
   console.log(block);
-  const docPath = join(root, 'docs/benchmarks.md');
-  const doc = await readFile(docPath, 'utf8');
-  const updated = doc.includes('<!-- bench:federation -->')
-    ? doc.replace(/<!-- bench:federation -->[\s\S]*?<!-- \/bench:federation -->/, block)
-    : `${doc.trimEnd()}\n\n## Federation\n\n${block}\n`;
-  await writeFile(docPath, updated);
+  await writeBenchSection('federation', 'Federation', block);
   console.log(`BENCH ${JSON.stringify({ localP95: percentile(local, 95), roundTripP95: percentile(roundTrip, 95), federatedP95: p95, target, verdict })}`);
 } finally {
   await Promise.all([a, b, c].map((server) => (server ? stopChild(server) : undefined)));

@@ -16,11 +16,10 @@
  * Results are printed and written into docs/benchmarks.md between the bench:iiif markers.
  * BENCH_ONLY=a (or b, c, or a list) runs those servers only and writes nothing.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { endExiftool } from '../../companion/metadata/exiftool.ts';
 import { parseIiifPath } from '../../companion/iiif/parse.ts';
@@ -30,8 +29,8 @@ import { planKey, resolveImageRequest, type ImageLimits } from '../../companion/
 import { IiifService } from '../../companion/iiif/service.ts';
 import { defaults } from '../../companion/config.ts';
 import { killChildren, lastLine, listTree, readCatalog, runCli, startServer, stopChild, type Server } from '../helpers/integration.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const WIDTH = 6000;
 const HEIGHT = 4000;
 const TILE = defaults.iiifTileSize;
@@ -344,13 +343,5 @@ if (process.env.BENCH_ONLY) {
   console.log('\nBENCH_ONLY: nothing written');
   process.exit(0);
 }
-const docPath = join(root, 'docs/benchmarks.md');
-const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-const begin = '<!-- bench:iiif -->';
-const end = '<!-- /bench:iiif -->';
-const block = `${begin}\n${table}\n${end}`;
-const updated = doc.includes(begin) && doc.includes(end)
-  ? doc.slice(0, doc.indexOf(begin)) + block + doc.slice(doc.indexOf(end) + end.length)
-  : `${doc.trimEnd()}\n\n## IIIF image service\n\n${block}\n`;
-await writeFile(docPath, updated);
+await writeBenchSection('iiif', 'IIIF image service', table);
 console.log('\nwritten to docs/benchmarks.md');

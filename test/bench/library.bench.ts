@@ -29,6 +29,7 @@ import { Library } from '../../companion/library/library.ts';
 import { BlobStore } from '../../companion/library/blob-store.ts';
 import { CATALOG_FILE } from '../../companion/library/catalog.ts';
 import { generateAssets } from './synthetic-assets.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
@@ -284,15 +285,7 @@ const table = [
   ...results.map((r) => `| ${r.section} | ${r.metric} | ${r.value} | ${r.target}${r.ok === null ? '' : r.ok ? ' ✓' : ' ✗'} |`),
 ].join('\n');
 if (skip.size === 0) {
-  const docPath = join(root, 'docs/benchmarks.md');
-  const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-  const begin = '<!-- bench:library -->';
-  const end = '<!-- /bench:library -->';
-  const block = `${begin}\n${table}\n${end}`;
-  const updated = doc.includes(begin)
-    ? doc.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block)
-    : `${doc.trimEnd()}\n\n## Library server\n\n${block}\n`;
-  await writeFile(docPath, updated);
+  await writeBenchSection('library', 'Library server', table);
   console.log('\nwritten to docs/benchmarks.md');
 } else {
   console.log(`\n${table}`);

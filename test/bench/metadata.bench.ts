@@ -10,7 +10,7 @@
  * Results are printed and written into docs/benchmarks.md between the metadata markers.
  * Options: BENCH_FILES (default 400).
  */
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { preserve } from '../../companion/metadata/preserve.ts';
 import { readMetadata, readMetadataMany } from '../../companion/metadata/read.ts';
 import { writeMetadata } from '../../companion/metadata/write.ts';
 import { extractXmpPacket } from '../../companion/metadata/xmp-packet.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const corpus = join(root, 'test/fixtures/exiftool');
@@ -142,12 +143,6 @@ const table = [
   '| --- | --- | --- |',
   ...results.map((r) => `| ${r.metric} | ${r.value} | ${r.target}${r.ok === null ? '' : r.ok ? ' ✓' : ' ✗'} |`),
 ].join('\n');
-const docPath = join(root, 'docs/benchmarks.md');
-const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-const begin = '<!-- bench:metadata -->';
-const end = '<!-- /bench:metadata -->';
-const block = `${begin}\n${table}\n${end}`;
-const updated = doc.includes(begin) ? doc.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block) : `${doc.trimEnd()}\n\n## Metadata engine\n\n${block}\n`;
-await writeFile(docPath, updated);
+await writeBenchSection('metadata', 'Metadata engine', table);
 console.log('\nwritten to docs/benchmarks.md');
 if (results.some((r) => r.ok === false)) process.exitCode = 1;

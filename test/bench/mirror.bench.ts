@@ -15,7 +15,7 @@
  * Options: BENCH_SKIP=sync,search to skip sections; BENCH_MIRROR_ASSETS; BENCH_MIRROR_SEARCH_ASSETS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ import { Mirror } from '../../companion/agent/mirror/mirror.ts';
 import { MirrorStore } from '../../companion/agent/mirror/store.ts';
 import { LocalIndex } from '../../companion/agent/mirror/local-index.ts';
 import { ADJECTIVES, COLLECTIONS, EXTRA_KEYWORDS, SETTINGS, SUBJECTS, generateAssets, mulberry32 } from './synthetic-assets.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
@@ -280,15 +281,7 @@ const table = [
   ...results.map((r) => `| ${r.section} | ${r.metric} | ${r.value} | ${r.target}${r.ok === null ? '' : r.ok ? ' ✓' : ' ✗'} |`),
 ].join('\n');
 if (skip.size === 0) {
-  const docPath = join(root, 'docs/benchmarks.md');
-  const doc = await readFile(docPath, 'utf8').catch(() => '# Benchmarks\n');
-  const begin = '<!-- bench:mirror -->';
-  const end = '<!-- /bench:mirror -->';
-  const block = `${begin}\n${table}\n${end}`;
-  const updated = doc.includes(begin)
-    ? doc.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block)
-    : `${doc.trimEnd()}\n\n## Offline mirror\n\n${block}\n`;
-  await writeFile(docPath, updated);
+  await writeBenchSection('mirror', 'Offline mirror', table);
   console.log('\nwritten to docs/benchmarks.md');
 } else {
   console.log(`\n${table}`);

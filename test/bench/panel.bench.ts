@@ -17,13 +17,14 @@
  * runs it small and writes nothing, to check the script itself.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
 import { bundlePanel } from '../../plugin/build/bundle.ts';
 import { killChildren, noiseImage, ROOT, runCli, startCli, stopChild, type Started } from '../helpers/integration.ts';
+import { writeBenchSection } from './bench-doc.ts';
 
 /** BENCH_SMOKE=1: small pictures, one run, nothing written (checks the script works). */
 const SMOKE = process.env.BENCH_SMOKE === '1';
@@ -143,15 +144,7 @@ const section = [
   ...rows.map((r) => `| ${r.section} | ${r.measure} | ${r.value} | ${r.target} |`),
 ].join('\n');
 if (WRITE) {
-  const docPath = join(ROOT, 'docs', 'benchmarks.md');
-  const doc = await readFile(docPath, 'utf8');
-  const begin = '<!-- bench:panel -->';
-  const end = '<!-- /bench:panel -->';
-  const block = `${begin}\n${section}\n${end}`;
-  const next = doc.includes(begin) && doc.includes(end)
-    ? doc.slice(0, doc.indexOf(begin)) + block + doc.slice(doc.indexOf(end) + end.length)
-    : `${doc.trimEnd()}\n\n## Panel\n\n${block}\n`;
-  await writeFile(docPath, next);
+  await writeBenchSection('panel', 'Panel', section);
   console.log('\nwritten to docs/benchmarks.md');
 } else {
   console.log(`\n${section}`);

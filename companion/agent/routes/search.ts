@@ -15,7 +15,7 @@ import { problemResponses } from '../../routes/api-context.ts';
 import { isUnreachable, type AgentServices } from '../services.ts';
 import { toAgentAsset } from '../present.ts';
 import { describeError, getAsset, localSearch, recordOutcome, RELAY_DEFAULTS } from '../relay.ts';
-import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH, type CombinedCursor, type SourceCursor } from '../search-cursor.ts';
+import { encodeCursor, searchTargets, MAX_CURSOR_LENGTH, type CombinedCursor, type SourceCursor } from '../search-cursor.ts';
 
 export const SEARCH_DEFAULTS = Object.freeze({
   /** A source that has not answered by then is reported `slow` (answered locally when it can). */
@@ -144,16 +144,7 @@ export async function searchRoutes(app: FastifyInstance, options: SearchRoutesOp
     },
     async (request, reply) => {
       const { connection, cursor, ...query } = request.query;
-      let targets: CombinedCursor;
-      if (cursor !== undefined) {
-        targets = decodeCursor(cursor);
-        if (connection !== undefined) targets = connection in targets ? { [connection]: targets[connection]! } : {};
-      } else if (connection !== undefined) {
-        services.connections.require(connection);
-        targets = { [connection]: {} };
-      } else {
-        targets = Object.fromEntries(services.connections.list().map((c) => [c.id, {}]));
-      }
+      const targets = searchTargets(services, connection, cursor);
       const limit = query.limit ?? SEARCH_DEFAULTS.limit;
       const ids = Object.keys(targets).filter((id) => services.connections.get(id) !== undefined);
       const answers = await Promise.all(ids.map((id) => searchOne(id, { ...query, limit }, targets[id]!)));

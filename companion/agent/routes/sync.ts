@@ -18,7 +18,7 @@ import { problemResponses } from '../../routes/api-context.ts';
 import { Mirror } from '../mirror/mirror.ts';
 import { toAgentAsset } from '../present.ts';
 import { SearchQuerystring } from './search.ts';
-import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH, type CombinedCursor } from '../search-cursor.ts';
+import { encodeCursor, searchTargets, type CombinedCursor } from '../search-cursor.ts';
 import type { AgentServices } from '../services.ts';
 
 const ConnectionParams = Type.Object({ connection: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -128,16 +128,7 @@ export async function syncRoutes(app: FastifyInstance, options: { services: Agen
     async (request, reply) => {
       const mirror = mirrorOf(services);
       const { connection, cursor, ...query } = request.query;
-      let targets: CombinedCursor;
-      if (cursor !== undefined) {
-        targets = decodeCursor(cursor);
-        if (connection !== undefined) targets = connection in targets ? { [connection]: targets[connection]! } : {};
-      } else if (connection !== undefined) {
-        services.connections.require(connection);
-        targets = { [connection]: {} };
-      } else {
-        targets = Object.fromEntries(services.connections.list().map((c) => [c.id, {}]));
-      }
+      const targets = searchTargets(services, connection, cursor);
       const ids = Object.keys(targets).filter((id) => services.connections.get(id) !== undefined);
       const answers = await Promise.all(
         ids.map(async (id) => {
