@@ -479,6 +479,12 @@ describe('the panel in the browser preview', { skip, timeout: 900_000 }, () => {
     await page.locator('[data-testid=add-connection-button]').click();
     await page.locator('[data-testid=added]').waitFor({ timeout: 30_000 });
     await waitFor('two servers listed', () => page.locator('[data-testid=connection]').count(), (n) => n === 2);
+    // Each server's offline copy, as `imagine sync status` reports it (the demo library is mirrored).
+    await waitFor(
+      'the demo library mirrored',
+      async () => (await page.locator('[data-testid=connection-sync]').allTextContents()).join(' | '),
+      (text) => /Offline copy: [1-9]\d* images/.test(text),
+    );
     await shot('12-servers');
     await goTab('search');
     await search('');

@@ -1,15 +1,27 @@
 /** Connections: the servers the agent works with, their state, adding one, signing in, removing. */
 import { useState } from 'react';
-import type { Connection } from '../../../../shared/schemas/agent.ts';
-import { useAction } from '../hooks.ts';
+import type { Connection, SyncStatus } from '../../../../shared/schemas/agent.ts';
+import { useAction, usePoll } from '../hooks.ts';
 import { ErrorMessage, Notice } from '../Message.tsx';
 import { usePanel } from '../panel-context.ts';
 import { Button } from '../spectrum/Button.tsx';
 import { TextField } from '../spectrum/TextField.tsx';
-import { canAddConnection, canSignIn, runAddConnection, runSignIn, STATE_LABELS, type AddForm } from './connection-actions.ts';
+import { canAddConnection, canSignIn, describeSync, runAddConnection, runSignIn, STATE_LABELS, type AddForm } from './connection-actions.ts';
+
+/** How often the offline-copy status is refreshed while the screen shows, ms. */
+const SYNC_POLL_MS = 5_000;
 
 export function ConnectionsScreen() {
   const panel = usePanel();
+  const [sync, setSync] = useState<Record<string, SyncStatus>>({});
+  usePoll(async () => {
+    try {
+      const items = await panel.client.sync();
+      setSync(Object.fromEntries(items.map((s) => [s.connection, s])));
+    } catch {
+      // an agent without a mirror, or unreachable: the banner says so; the rows keep their last status
+    }
+  }, SYNC_POLL_MS);
   return (
     <div className="screen" data-testid="connections-screen">
       <sp-heading size="S">Servers</sp-heading>
@@ -18,7 +30,7 @@ export function ConnectionsScreen() {
       ) : (
         <div className="list">
           {panel.connections.map((c) => (
-            <ConnectionRow key={c.id} connection={c} />
+            <ConnectionRow key={c.id} connection={c} sync={sync[c.id]} />
           ))}
         </div>
       )}
@@ -28,7 +40,7 @@ export function ConnectionsScreen() {
   );
 }
 
-function ConnectionRow({ connection }: { connection: Connection }) {
+function ConnectionRow({ connection, sync }: { connection: Connection; sync: SyncStatus | undefined }) {
   const panel = usePanel();
   const [signingIn, setSigningIn] = useState(connection.state === 'unauthorized');
   const [token, setToken] = useState('');
@@ -58,6 +70,7 @@ function ConnectionRow({ connection }: { connection: Connection }) {
       </div>
       {connection.lastError ? <div className="item-sub warning-text">{connection.lastError.message}</div> : null}
       {!connection.authenticated ? <div className="item-sub">Public access only (no token).</div> : null}
+      <SyncLine sync={sync} />
       <div className="row">
         <Button action quiet onClick={() => setSigningIn(!signingIn)}>
           {connection.authenticated ? 'Change token' : 'Sign in'}
@@ -139,6 +152,16 @@ function AddConnection() {
           Connected to {added.name} ({added.origin}).
         </Notice>
       ) : null}
+    </div>
+  );
+}
+
+function SyncLine({ sync }: { sync: SyncStatus | undefined }) {
+  const { text, error } = describeSync(sync);
+  return (
+    <div data-testid="connection-sync">
+      <div className="item-sub">{text}</div>
+      {error ? <div className="item-sub warning-text">{error}</div> : null}
     </div>
   );
 }

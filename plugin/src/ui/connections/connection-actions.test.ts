@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Connection } from '../../../../shared/schemas/agent.ts';
 import { isProtocolError } from '../../../../shared/errors.ts';
 import { scriptedClient } from '../../test-agent.ts';
-import { canAddConnection, canSignIn, runAddConnection, runSignIn } from './connection-actions.ts';
+import { canAddConnection, canSignIn, describeSync, runAddConnection, runSignIn } from './connection-actions.ts';
 
 const lib: Connection = { id: 'lib', origin: 'http://127.0.0.1:7420', domain: '127.0.0.1', name: 'Demo', authenticated: true, state: 'ok', added: '2026-01-01T00:00:00Z' };
 
@@ -38,4 +38,19 @@ test('sign-in with a refused token puts the connection back and reports the refu
   await assert.rejects(runSignIn(client, lib, 'wrong'), (e) => isProtocolError(e, 'ERR_TOKEN_INVALID'));
   assert.deepEqual(calls, ['DELETE /agent/v1/connections/lib', 'POST /agent/v1/connections', 'POST /agent/v1/connections']);
   assert.deepEqual(bodies, [{ url: lib.origin, token: 'wrong', name: 'Demo' }, { url: lib.origin, name: 'Demo' }]);
+});
+
+test('sync status line: size, last sync, lag, and the last error', () => {
+  const now = Date.parse('2026-01-01T12:00:00Z');
+  assert.equal(describeSync(undefined).text, 'Offline copy: not started yet.');
+  const ok = describeSync({ connection: 'lib', state: 'idle', lastSync: '2026-01-01T11:58:00Z', lagSeconds: 120, assets: 26, bytesOnDisk: 3 * 1024 * 1024 }, now);
+  assert.equal(ok.text, 'Offline copy: 26 images, 3.0 MB on this computer; last synced 2 min ago.');
+  assert.equal(ok.error, undefined);
+  const behind = describeSync(
+    { connection: 'lib', state: 'error', lastSync: '2026-01-01T09:00:00Z', lagSeconds: 10800, assets: 1, bytesOnDisk: 2048, lastError: { code: 'ERR_UPSTREAM_UNREACHABLE', message: 'server could not be reached', at: '2026-01-01T11:59:00Z' } },
+    now,
+  );
+  assert.equal(behind.text, 'Offline copy: 1 image, 2 KB on this computer; last synced 3 h ago (behind by 3 h).');
+  assert.equal(behind.error, 'Last sync error: server could not be reached');
+  assert.match(describeSync({ connection: 'lib', state: 'syncing', lastSync: null, lagSeconds: null, assets: 0, bytesOnDisk: 0 }, now).text, /syncing now/);
 });

@@ -3,7 +3,7 @@
  * token), sign in to one again with a new token, remove one. The agent checks the address and
  * the token; the panel only refuses what is plainly not an address.
  */
-import type { Connection } from '../../../../shared/schemas/agent.ts';
+import type { Connection, SyncStatus } from '../../../../shared/schemas/agent.ts';
 import type { AgentClient } from '../../agent-client.ts';
 
 export type CanRun = { ok: true } | { ok: false; reason: string };
@@ -58,3 +58,30 @@ export const STATE_LABELS: Record<Connection['state'], string> = {
   error: 'Error',
   unknown: 'Not checked yet',
 };
+
+function ago(seconds: number): string {
+  if (seconds < 90) return `${Math.max(0, Math.round(seconds))} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 36 * 3600) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+function size(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(1)} GB`;
+}
+
+/** One line on a connection's offline copy (the agent's mirror): what `imagine sync status` says. */
+export function describeSync(status: SyncStatus | undefined, now = Date.now()): { text: string; error?: string } {
+  if (!status) return { text: 'Offline copy: not started yet.' };
+  const images = `${status.assets} image${status.assets === 1 ? '' : 's'}, ${size(status.bytesOnDisk)} on this computer`;
+  const when =
+    status.state === 'syncing'
+      ? 'syncing now'
+      : status.lastSync
+        ? `last synced ${ago((now - Date.parse(status.lastSync)) / 1000)} ago${status.lagSeconds !== null && status.lagSeconds > 120 ? ` (behind by ${ago(status.lagSeconds)})` : ''}`
+        : 'first sync not finished';
+  const error = status.lastError ? `Last sync error: ${status.lastError.message}` : undefined;
+  return { text: `Offline copy: ${images}; ${when}.`, ...(error ? { error } : {}) };
+}
