@@ -31,9 +31,9 @@ import {
   rawRequest,
   ROOT,
   runCli,
-  startCli,
+  serve,
   stopChild,
-  type Started,
+  type Server,
 } from './helpers/integration.ts';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']
@@ -44,33 +44,7 @@ const SHOTS = join(ROOT, 'test-results', 'screenshots');
 /** More than one page (the agent asks each server for 50). */
 const SECOND_COUNT = 60;
 
-interface Serving extends Started {
-  url: string;
-  port: number;
-}
-
-/** `imagine serve ARGS --host 127.0.0.1 --json`, resolved with its start-up line. */
-async function serve(args: string[], timeoutMs = 180_000): Promise<Serving> {
-  const started = startCli(['serve', ...args, '--host', '127.0.0.1', '--json']);
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in ${timeoutMs} ms\n${started.stderr()}`)), timeoutMs);
-    const check = () => {
-      const out = started.stdout();
-      const end = out.indexOf('\n');
-      if (end !== -1) {
-        clearTimeout(timer);
-        resolve(out.slice(0, end));
-      }
-    };
-    started.child.stdout!.on('data', check);
-    started.exited.then((exit) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited (${exit.code ?? exit.signal}) before it started\n${started.stderr()}`));
-    }, reject);
-  });
-  const { url } = JSON.parse(line) as { url: string };
-  return { ...started, url, port: Number(new URL(url).port) };
-}
+type Serving = Server;
 
 /** What Photoshop's UXP gives a panel, reduced to what the panel and its host adapter touch. */
 const FAKE_PHOTOSHOP = `
@@ -204,7 +178,7 @@ before(async () => {
   const token = await runCli(['tokens', 'create', '--user', 'ana', '--data', data2]);
   assert.equal(token.code, 0, token.stderr);
   library2Token = lastLine(token.stdout).trim();
-  [companion, library2] = await Promise.all([serve(['--demo', '--data', data, '--port', '0']), serve(['--role', 'library', '--data', data2, '--port', '0'])]);
+  [companion, library2] = await Promise.all([serve(['--demo', '--data', data, '--port', '0'], { timeoutMs: 180_000 }), serve(['--role', 'library', '--data', data2, '--port', '0'], { timeoutMs: 180_000 })]);
   demoToken = (await readFile(join(data, 'demo-token'), 'utf8')).trim();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
   page = await browser.newPage({ viewport: { width: 1100, height: 860 } });
@@ -594,7 +568,7 @@ describe('the panel in the browser preview', { skip, timeout: 900_000 }, () => {
     const kept = page.locator('[data-testid=pending-save]', { hasText: 'Saved while the companion was down' });
     await kept.waitFor();
     await shot('19-queue-pending');
-    companion = await serve(['--demo', '--data', data, '--port', String(companion.port)]);
+    companion = await serve(['--demo', '--data', data, '--port', String(companion.port)], { timeoutMs: 180_000 });
     await waitFor(
       'the kept save on the server',
       async () => (await api<any>(companion.url, `/api/v1/assets/${id}`)).body.versions?.length ?? 0,

@@ -175,7 +175,15 @@ export async function startServer(
   dataDir: string,
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Server> {
-  const started = startCli(['serve', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--json'], options);
+  return serve(['--data', dataDir, '--port', '0'], options);
+}
+
+/** Starts `imagine serve ARGS --host 127.0.0.1 --json` and waits for its start-up line. */
+export async function serve(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Server> {
+  const started = startCli(['serve', ...args, '--host', '127.0.0.1', '--json'], options);
   const timeoutMs = options.timeoutMs ?? 90_000;
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start in ${timeoutMs} ms\n${started.stderr()}`)), timeoutMs);
