@@ -2,10 +2,15 @@
  * Federation services of a library server: its keys, its peers, the verifier of signed
  * requests, and a fetch that signs requests to other servers.
  */
+import { join } from 'node:path';
 import { createDiscoveryResolver, type DiscoveryResolver } from '../../shared/discovery.ts';
-import { openServerKeys, type ServerKeys } from './keys.ts';
+import { FEDERATION_DIR, openServerKeys, type ServerKeys } from './keys.ts';
 import { PeerStore } from './peers.ts';
-import { PEER_AUTH_SCHEME, PeerVerifier, signPeerRequest } from './signed-request.ts';
+import { SeenTokens } from './seen-tokens.ts';
+import { CLOCK_TOLERANCE_SECONDS, PEER_AUTH_SCHEME, PeerVerifier, signPeerRequest } from './signed-request.ts';
+
+/** Journal of the peer tokens this server accepted (seen-tokens.ts). */
+export const SEEN_TOKENS_FILE = 'seen-tokens.log';
 
 export interface SignedFetchInit {
   method?: string;
@@ -38,7 +43,8 @@ export async function openFederation(dataDir: string, options: OpenFederationOpt
   const resolver = options.resolver ?? createDiscoveryResolver({ fetch: doFetch, timeoutMs: 5_000 });
   const keys = await openServerKeys(dataDir);
   const peers = new PeerStore(dataDir);
-  const verifier = new PeerVerifier({ peers, resolver });
+  const seen = new SeenTokens(join(dataDir, FEDERATION_DIR, SEEN_TOKENS_FILE), { graceMs: CLOCK_TOLERANCE_SECONDS * 1000 });
+  const verifier = new PeerVerifier({ peers, resolver, seen });
   return {
     keys,
     peers,

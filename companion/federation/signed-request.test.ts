@@ -10,6 +10,7 @@ import { isProtocolError } from '../../shared/errors.ts';
 import { buildDiscoveryDocument } from '../routes/well-known.ts';
 import { openServerKeys, type ServerKeys } from './keys.ts';
 import { PeerStore } from './peers.ts';
+import { SeenTokens } from './seen-tokens.ts';
 import { bodyHash, PeerVerifier, signPeerRequest } from './signed-request.ts';
 
 /** A minimal issuer: discovery and JWKS on a real loopback port. */
@@ -126,6 +127,34 @@ describe('signed server-to-server requests', () => {
     const longLived = await base().setExpirationTime('1h').sign(key);
     for (const token of [noExp, longLived]) {
       assert.equal(await code(verifier.verify({ authorization: `Peer ${token}`, method: 'GET', url: URL_ }, AUDIENCE)), 'ERR_PEER_TOKEN_INVALID');
+    }
+  });
+
+  test('a token accepted before a restart is still a replay after it (journaled jti)', async () => {
+    const journal = join(dir, 'receiver', 'federation', 'seen-tokens.log');
+    const open = () => new PeerVerifier({ peers, resolver: createDiscoveryResolver({ fetch }), seen: new SeenTokens(journal, { graceMs: 30_000 }) });
+    const token = await sign();
+    const request = { authorization: `Peer ${token}`, method: 'GET', url: URL_ };
+    await open().verify(request, AUDIENCE);
+    // A new verifier on the same data folder: the server after a restart (or a kill -9).
+    assert.equal(await code(open().verify(request, AUDIENCE)), 'ERR_PEER_TOKEN_REPLAYED');
+    // A fresh token still passes after the restart.
+    const fresh = await sign();
+    assert.equal(await code(open().verify({ ...request, authorization: `Peer ${fresh}` }, AUDIENCE)), 'ok');
+  });
+
+  test('a jti that could not be journaled as one word is refused', async () => {
+    const { key, kid, alg } = issuerKeys.current();
+    for (const jti of ['two words', 'line\nbreak', 'x'.repeat(201), '']) {
+      const token = await new SignJWT({ htm: 'GET', htu: URL_, bh: bodyHash(undefined) })
+        .setProtectedHeader({ alg, kid })
+        .setIssuer(issuer.origin)
+        .setAudience(AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime('60s')
+        .setJti(jti)
+        .sign(key);
+      assert.equal(await code(verifier.verify({ authorization: `Peer ${token}`, method: 'GET', url: URL_ }, AUDIENCE)), 'ERR_PEER_TOKEN_INVALID', JSON.stringify(jti));
     }
   });
 

@@ -4,7 +4,8 @@
  *
  *   iss  the caller's origin          aud  the receiver's origin
  *   sub  the acting user (name@domain), when one acts
- *   iat, exp (required), jti (remembered by the receiver until exp: no replay)
+ *   iat, exp (required), jti (remembered by the receiver until exp, across its restarts:
+ *                             no replay; see seen-tokens.ts)
  *   htm  the HTTP method              htu  the full request URL
  *   bh   base64url SHA-256 of the request body (of nothing for a bodiless request)
  *
@@ -27,12 +28,15 @@ import type { DiscoveryResolver } from '../../shared/discovery.ts';
 import { formatIdentity, parseIdentity } from '../../shared/identity.ts';
 import type { ServerKeys } from './keys.ts';
 import type { Peer, PeerStore } from './peers.ts';
+import { SeenTokens } from './seen-tokens.ts';
 
 export const PEER_AUTH_SCHEME = 'Peer';
 export const TOKEN_LIFE_SECONDS = 60;
 /** Tokens claiming a longer life than this are refused whatever their signature. */
 const MAX_TOKEN_LIFE_SECONDS = 300;
-const CLOCK_TOLERANCE_SECONDS = 30;
+export const CLOCK_TOLERANCE_SECONDS = 30;
+/** A jti is printable ASCII without spaces, at most this long (it is journaled as is). */
+const JTI = /^[\x21-\x7e]{1,200}$/;
 const ALGORITHMS = ['EdDSA', 'ES256'];
 
 export function bodyHash(body: Uint8Array | string | undefined): string {
@@ -93,14 +97,16 @@ export interface PeerVerifierOptions {
    * key id (a peer just rotated) refetches once. Only trusted issuers get this far.
    */
   jwksCooldownMs?: number;
+  /** Where accepted tokens are remembered (default: in memory only). */
+  seen?: SeenTokens;
 }
 
 export class PeerVerifier {
   readonly #peers: PeerStore;
   readonly #resolver: DiscoveryResolver;
   readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
-  /** jti → expiry (ms): tokens seen, kept until they expire. */
-  readonly #seen = new Map<string, number>();
+  /** Tokens accepted, kept until they expire. */
+  readonly #seen: SeenTokens;
   readonly #now: () => number;
   readonly #cooldownMs: number;
 
@@ -109,6 +115,7 @@ export class PeerVerifier {
     this.#peers = options.peers;
     this.#resolver = options.resolver;
     this.#now = options.now ?? Date.now;
+    this.#seen = options.seen ?? new SeenTokens(undefined, { now: this.#now, graceMs: CLOCK_TOLERANCE_SECONDS * 1000 });
   }
 
   /**
@@ -139,9 +146,10 @@ export class PeerVerifier {
     if (payload.htu !== request.url) throw invalid('token is bound to another URL');
     if (payload.bh !== bodyHash(request.body)) throw invalid('token is bound to another body');
     // Checked and remembered in one synchronous step: two concurrent uses cannot both pass.
-    const seenKey = `${issuer} ${String(payload.jti)}`;
+    if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw invalid('jti must be printable ASCII without spaces, at most 200 characters');
+    const seenKey = `${issuer} ${payload.jti}`;
     if (this.#seen.has(seenKey)) throw new ProtocolError('ERR_PEER_TOKEN_REPLAYED', 'this token was already used');
-    this.#remember(seenKey, Number(payload.exp) * 1000);
+    this.#seen.remember(seenKey, Number(payload.exp) * 1000);
     let subject: string | undefined;
     if (payload.sub !== undefined) {
       try {
@@ -190,14 +198,6 @@ export class PeerVerifier {
     });
     this.#jwks.set(issuer, set);
     return set;
-  }
-
-  #remember(key: string, expiresMs: number): void {
-    const now = this.#now();
-    if (this.#seen.size > 10_000) {
-      for (const [k, exp] of this.#seen) if (exp + CLOCK_TOLERANCE_SECONDS * 1000 < now) this.#seen.delete(k);
-    }
-    this.#seen.set(key, expiresMs);
   }
 }
 
