@@ -169,6 +169,50 @@ describe('connections', () => {
   });
 });
 
+describe('changing a connection in place', () => {
+  const patch = (id: string, body: unknown) =>
+    agentFetch(`/agent/v1/connections/${encodeURIComponent(id)}`, { method: 'PATCH', body: JSON.stringify(body) });
+  const stored = async (id: string) =>
+    ((await callAgent(agentData, 'GET', '/connections')) as { items: Connection[] }).items.find((c) => c.id === id)!;
+  const lib1Id = () => lib1.origin.slice('http://'.length).replace(':', '_');
+
+  test('a refused token leaves the old one in place', async () => {
+    const response = await patch(lib1Id(), { token: 'not-a-real-token' });
+    assert.equal(response.status, 401);
+    assert.equal(((await response.json()) as { code: string }).code, 'ERR_TOKEN_INVALID');
+    assert.equal((await stored(lib1Id())).authenticated, true);
+    const saved = JSON.parse(await readFile(join(agentData, 'agent', 'connections.json'), 'utf8')) as { connections: Array<{ id: string; token?: string }> };
+    assert.equal(saved.connections.find((c) => c.id === lib1Id())?.token, lib1.admin);
+  });
+
+  test('anonymous drops the token, a good one signs in again, the name changes alone', async () => {
+    const anonymous = await patch(lib1Id(), { anonymous: true });
+    assert.equal(anonymous.status, 200, await anonymous.clone().text());
+    assert.equal(((await anonymous.json()) as Connection).authenticated, false);
+    const signedIn = await patch(lib1Id(), { token: lib1.admin, name: 'Studio library' });
+    assert.equal(signedIn.status, 200);
+    const connection = (await signedIn.json()) as Connection;
+    assert.equal(connection.authenticated, true);
+    assert.equal(connection.name, 'Studio library');
+    assert.equal((connection as { token?: string }).token, undefined, 'the token never leaves the agent');
+    const renamed = (await (await patch(lib1Id(), { name: 'First library' })).json()) as Connection;
+    assert.equal(renamed.name, 'First library');
+    assert.equal(renamed.authenticated, true);
+  });
+
+  test('an unknown connection is 404, an empty or unknown change 400', async () => {
+    const unknown = await patch('nobody', { name: 'x' });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { code: string }).code, 'ERR_CONNECTION_NOT_FOUND');
+    const bodies = [{}, { url: 'http://example.org' }, { token: '' }, { token: null }, { anonymous: false }, { token: lib1.admin, anonymous: true }, { name: 'x'.repeat(201) }];
+    for (const body of bodies) {
+      const response = await patch(lib1Id(), body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+    }
+    assert.equal((await stored(lib1Id())).authenticated, true);
+  });
+});
+
 describe('search and thumbnails', () => {
   let page: AgentSearchPage;
 

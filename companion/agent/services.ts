@@ -12,7 +12,7 @@ import type { Config } from '../config.ts';
 import { ProtocolClient } from '../../shared/client.ts';
 import { createDiscoveryResolver, type DiscoveryResolver } from '../../shared/discovery.ts';
 import { isProtocolError, ProtocolError } from '../../shared/errors.ts';
-import type { AddConnectionRequest, Connection } from '../../shared/schemas/agent.ts';
+import type { AddConnectionRequest, Connection, UpdateConnectionRequest } from '../../shared/schemas/agent.ts';
 import type { Asset, SearchPage, SearchQuery } from '../../shared/schemas/asset.ts';
 import { connectionIdOf, ConnectionStore, originFromUserInput } from './connections.ts';
 import { AgentUrlSigner } from './url-signer.ts';
@@ -37,6 +37,11 @@ export interface AgentServices {
   client(connectionId: string, options?: { timeoutMs?: number }): ProtocolClient;
   /** Adds a server: resolves what the user typed, checks discovery and the token, stores it. */
   connect(request: AddConnectionRequest): Promise<Connection>;
+  /**
+   * Changes a connection's token (checked first: a refused one leaves the old in place) and/or
+   * name, keeping its caches, mirror and checkouts.
+   */
+  updateConnection(id: string, request: UpdateConnectionRequest): Promise<Connection>;
   /** Signs the agent's own image URLs (`/thumbs/...`, `/iiif/image`) for `<img>` tags. */
   readonly urls: AgentUrlSigner;
   /** Thumbnails and relayed IIIF images on disk (`<data>/agent/cache/`), LRU-bounded. */
@@ -140,6 +145,24 @@ export async function openAgentServices(config: Config, options: OpenAgentOption
         state: 'ok',
         lastSeen: now,
         added: now,
+      });
+    },
+    async updateConnection(id, request) {
+      const current = connections.require(id);
+      if (request.token !== undefined && request.anonymous) {
+        throw new ProtocolError('ERR_VALIDATION', 'give either a token or anonymous: true, not both');
+      }
+      if (request.token !== undefined) {
+        // The new token is tried before it replaces the old one.
+        const probe = new ProtocolClient({ origin: current.origin, fetch: doFetch, token: request.token, resolver, timeoutMs: 10_000 });
+        await probe.search({ limit: 1 });
+      }
+      const tokenChanged = request.token !== undefined || request.anonymous === true;
+      return connections.update(id, {
+        ...(request.name !== undefined ? { name: request.name } : {}),
+        ...(tokenChanged
+          ? { token: request.token, authenticated: request.token !== undefined, state: 'ok', lastError: undefined, lastSeen: new Date().toISOString() }
+          : {}),
       });
     },
     onClose(fn) {

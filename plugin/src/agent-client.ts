@@ -28,6 +28,7 @@ import type {
   QueueItem,
   ResolveConflictRequest,
   SyncStatus,
+  UpdateConnectionRequest,
   WorkflowPolicy,
 } from '../../shared/schemas/agent.ts';
 import type { SearchQuery } from '../../shared/schemas/asset.ts';
@@ -86,6 +87,11 @@ export class AgentClient {
 
   addConnection(request: AddConnectionRequest): Promise<Connection> {
     return this.#call('/connections', { method: 'POST', json: request, timeoutMs: 30_000 });
+  }
+
+  /** A new token (checked by the agent first; `null` to drop it) and/or name, in place. */
+  updateConnection(id: string, request: UpdateConnectionRequest): Promise<Connection> {
+    return this.#call(`/connections/${segment(id)}`, { method: 'PATCH', json: request, timeoutMs: 30_000 });
   }
 
   async removeConnection(id: string): Promise<void> {

@@ -11,6 +11,7 @@
  *   GET    /agent/v1/status                     AgentStatus
  *   GET    /agent/v1/connections                { items: Connection[] }
  *   POST   /agent/v1/connections                AddConnectionRequest → 201 Connection
+ *   PATCH  /agent/v1/connections/:connection    UpdateConnectionRequest → 200 Connection
  *   DELETE /agent/v1/connections/:connection    204
  *   GET    /agent/v1/search?q=&connection=&...  AgentSearchPage (every connection, or one)
  *   GET    /agent/v1/assets/:connection/:id     AgentAsset
@@ -75,6 +76,22 @@ export const AddConnectionRequest = Type.Object(
   { additionalProperties: false },
 );
 export type AddConnectionRequest = Static<typeof AddConnectionRequest>;
+
+/**
+ * Changes a connection in place (what it cached and mirrored stays): a new `token` (checked
+ * against the server before it replaces the old one, which is kept when it is refused), or
+ * `anonymous: true` to drop the token and browse without one from now on; and/or a new display
+ * name. (Not `token: null`: the API's validator coerces an empty string to null.)
+ */
+export const UpdateConnectionRequest = Type.Object(
+  {
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+    anonymous: Type.Optional(Type.Literal(true)),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateConnectionRequest = Static<typeof UpdateConnectionRequest>;
 
 /** A server's asset as the agent hands it to the panel: where it comes from, a local thumbnail. */
 export const AgentAsset = Type.Intersect([

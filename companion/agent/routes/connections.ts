@@ -1,11 +1,11 @@
 /**
  * The servers the user works with: list, add (an origin, a bare domain or an `imagine://` URI;
- * discovery and the token are checked before it is stored), remove (with what the agent
- * cached of it).
+ * discovery and the token are checked before it is stored), change the token or name in place
+ * (a new token is checked first), remove (with what the agent cached of it).
  */
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
-import { AddConnectionRequest, Connection } from '../../../shared/schemas/agent.ts';
+import { AddConnectionRequest, Connection, UpdateConnectionRequest } from '../../../shared/schemas/agent.ts';
 import { problemResponses } from '../../routes/api-context.ts';
 import type { AgentServices } from '../services.ts';
 
@@ -43,6 +43,20 @@ export async function connectionRoutes(app: FastifyInstance, options: { services
       const connection = await services.connect(request.body);
       return reply.code(201).send(connection);
     },
+  );
+
+  app.patch<{ Params: { connection: string }; Body: UpdateConnectionRequest }>(
+    '/connections/:connection',
+    {
+      schema: {
+        tags: ['agent'],
+        summary: 'Change a server\'s token (checked first; a refused one keeps the old) or name, keeping its caches and mirror',
+        params: ConnectionParams,
+        body: UpdateConnectionRequest,
+        response: { 200: Connection, ...problemResponses(400, 401, 403, 404, 502, 504) },
+      },
+    },
+    async (request) => services.updateConnection(request.params.connection, request.body),
   );
 
   app.delete<{ Params: { connection: string } }>(

@@ -24,20 +24,20 @@ test('add: the token and name are sent only when given', async () => {
   assert.deepEqual(bodies, [{ url: 'images.example' }, { url: 'images.example', token: 't', name: 'Studio' }]);
 });
 
-test('sign-in with a refused token puts the connection back and reports the refusal', async () => {
+test('sign-in changes the token in place; a refused token is reported and nothing else is called', async () => {
   const bodies: unknown[] = [];
   const { client, calls } = scriptedClient({
-    'DELETE /agent/v1/connections/lib': () => ({ status: 204 }),
-    'POST /agent/v1/connections': ({ body }) => {
+    'PATCH /agent/v1/connections/lib': ({ body }) => {
       bodies.push(body);
-      return (body as { token?: string }).token
+      return (body as { token?: string }).token === 'wrong'
         ? { status: 401, body: { code: 'ERR_TOKEN_INVALID', title: 'Token is not valid', status: 401, detail: 'refused' } }
-        : { status: 201, body: lib };
+        : { status: 200, body: lib };
     },
   });
   await assert.rejects(runSignIn(client, lib, 'wrong'), (e) => isProtocolError(e, 'ERR_TOKEN_INVALID'));
-  assert.deepEqual(calls, ['DELETE /agent/v1/connections/lib', 'POST /agent/v1/connections', 'POST /agent/v1/connections']);
-  assert.deepEqual(bodies, [{ url: lib.origin, token: 'wrong', name: 'Demo' }, { url: lib.origin, name: 'Demo' }]);
+  assert.equal((await runSignIn(client, lib, ' good ')).id, 'lib');
+  assert.deepEqual(calls, ['PATCH /agent/v1/connections/lib', 'PATCH /agent/v1/connections/lib']);
+  assert.deepEqual(bodies, [{ token: 'wrong' }, { token: 'good' }]);
 });
 
 test('sync status line: size, last sync, lag, and the last error', () => {

@@ -37,18 +37,12 @@ export function canSignIn(token: string): CanRun {
 }
 
 /**
- * Signs in to a connection with a new token. The agent API has no "change token" call, so the
- * connection is added again with the token; when the server refuses it, the connection is put
- * back as it was (without a token) and the refusal is reported.
+ * Signs in to a connection with a new token, in place: the agent tries the token before it
+ * replaces the old one (a refused token changes nothing), and the connection keeps its cached
+ * thumbnails, offline copy and checkouts.
  */
-export async function runSignIn(client: AgentClient, connection: Connection, token: string): Promise<Connection> {
-  await client.removeConnection(connection.id);
-  try {
-    return await client.addConnection({ url: connection.origin, token: token.trim(), name: connection.name });
-  } catch (error) {
-    await client.addConnection({ url: connection.origin, name: connection.name }).catch(() => undefined);
-    throw error;
-  }
+export function runSignIn(client: AgentClient, connection: Connection, token: string): Promise<Connection> {
+  return client.updateConnection(connection.id, { token: token.trim() });
 }
 
 export const STATE_LABELS: Record<Connection['state'], string> = {
