@@ -200,6 +200,22 @@ describe('changing a connection in place', () => {
     assert.equal(renamed.authenticated, true);
   });
 
+  test('imagine connect on a server already connected changes its token or name in place', async () => {
+    const renamed = await runCli(['connect', lib1.origin, '--name', 'Via the CLI', '--data', agentData, '--json']);
+    assert.equal(renamed.code, 0, renamed.stderr);
+    assert.equal((JSON.parse(renamed.stdout) as Connection).name, 'Via the CLI');
+    const refused = await runCli(['connect', lib1.origin, '--token', 'nope', '--data', agentData]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /ERR_TOKEN_INVALID/);
+    assert.equal((await stored(lib1Id())).authenticated, true);
+    const plain = await runCli(['connect', lib1.origin, '--data', agentData]);
+    assert.notEqual(plain.code, 0);
+    assert.match(plain.stderr, /ERR_CONNECTION_EXISTS/);
+    const back = await runCli(['connect', lib1.origin, '--token', lib1.admin, '--name', 'First library', '--data', agentData, '--json']);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal((JSON.parse(back.stdout) as Connection).authenticated, true);
+  });
+
   test('an unknown connection is 404, an empty or unknown change 400', async () => {
     const unknown = await patch('nobody', { name: 'x' });
     assert.equal(unknown.status, 404);
