@@ -212,7 +212,7 @@ export function buildProgram(): Command {
 
   program
     .command('connect')
-    .description('add a server for the agent to work with (an origin, a bare domain or an imagine:// URI)')
+    .description('add a server for the agent to work with (an origin, a bare domain or an imagine:// URI); on one already added, change its --token or --name')
     .argument('<url>', 'e.g. https://images.example, images.example or imagine://images.example')
     .option('--token <token>', 'API token on that server (checked before it is stored)')
     .option('--name <name>', 'name to show for it (default: the name the server gives)')
