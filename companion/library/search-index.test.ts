@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { isProtocolError } from '../../shared/errors.ts';
 import type { AssetMetadata } from '../../shared/schemas/asset.ts';
 import type { AssetRecord } from './records.ts';
+import { newMiniSearch } from './full-text.ts';
 import { parseSearchQuery, SearchIndex, type SearchOptions, type SearchQuery } from './search-index.ts';
 
 interface AssetInput {
@@ -608,6 +609,141 @@ describe('against a brute-force model', () => {
           assert.equal(result.total, want.length);
         }
       }
+    }
+  });
+});
+
+describe('full text against plain MiniSearch', () => {
+  // A generated library: skewed words, so there are common terms, rare ones and ties.
+  let seed = 11;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
+  const skewed = <T>(list: readonly T[]): T => list[Math.floor(list.length * random() ** 2)] as T;
+  const subjects = ['harbour', 'harbor', 'lighthouse', 'market', 'bridge', 'cathédrale', 'forest', 'river', 'fox', 'tower'];
+  const words = ['quiet', 'golden', 'misty', 'old', 'dark', 'dusk', 'night', 'rain', 'travel', 'sky', 'Éclat', 'sea'];
+  let n = 0;
+  const generated = (id: string): AssetRecord =>
+    makeAsset({
+      id,
+      filename: random() < 0.5 ? `IMG_${String(Math.floor(random() * 50)).padStart(4, '0')}.jpg` : `${pick(subjects)}-${n++}.jpg`,
+      collections: [pick(['c1', 'c2', 'c3'])],
+      metadata: {
+        title: `${pick(words)} ${skewed(subjects)} at ${skewed(words)}`,
+        description: `The ${pick(words)} ${pick(subjects)} near the ${pick(subjects)}.`,
+        keywords: [skewed(subjects), skewed(words)],
+        creator: [pick(['Ada Moreau', 'Kenji Sato'])],
+      },
+    });
+  const queries = ['harbour', 'har', 'harb', 'lighthuose', 'cathedrale', 'eclat', 'quiet harbour', 'harbour quiet', 'old harbour at dusk', 'dusk dusk', 'img', 'fox tower sky', 'nothing'];
+
+  /** What plain MiniSearch answers, as ids: the same documents added in the same order. */
+  const plains = new WeakMap<AssetRecord[], ReturnType<typeof newMiniSearch>>();
+  function plainIds(assets: AssetRecord[], q: string): string[] {
+    let plain = plains.get(assets);
+    if (!plain) {
+      plain = newMiniSearch();
+      plain.addAll(assets.map((a, slot) => ({ slot, filename: a.filename, metadata: a.versions.at(-1)?.metadata })));
+      plains.set(assets, plain);
+    }
+    return plain.search(q).map((r) => (assets[r.id as number] as AssetRecord).id);
+  }
+
+  /** Every page of a query, through its cursors. */
+  function allPages(index: SearchIndex, query: SearchQuery, options: Partial<SearchOptions> = {}): string[] {
+    const found: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const result = search(index, { ...query, ...(cursor ? { cursor } : {}) }, options);
+      found.push(...result.ids);
+      cursor = result.next ?? undefined;
+    } while (cursor);
+    return found;
+  }
+
+  test("relevance order, page by page, is MiniSearch's order", () => {
+    const assets = Array.from({ length: 600 }, (_, i) => generated(`g${i}`));
+    const index = new SearchIndex();
+    index.rebuild(assets);
+    for (const pass of ['cold', 'kept']) {
+      for (const q of queries) {
+        const want = plainIds(assets, q);
+        assert.deepEqual(ids(index, { q, limit: 1000 }, { maxLimit: 1000 }), want, `${pass}: ${q}`);
+        assert.deepEqual(allPages(index, { q, limit: 7 }), want, `${pass}, pages of 7: ${q}`);
+        // Visibility and filters only take assets out; the order stays.
+        const c1 = new Set(assets.filter((a) => a.collections.includes('c1')).map((a) => a.id));
+        const visible = (a: AssetRecord) => a.collections.includes('c1');
+        assert.deepEqual(allPages(index, { q, limit: 9 }, { canSee: visible, byCollections: true }), want.filter((id) => c1.has(id)), `${pass}, c1 only: ${q}`);
+        assert.deepEqual(allPages(index, { q, collection: 'c1', limit: 50 }), want.filter((id) => c1.has(id)), `${pass}, filter c1: ${q}`);
+      }
+    }
+  });
+
+  test('every write is reflected in the next search, kept values or not', () => {
+    const assets = Array.from({ length: 300 }, (_, i) => generated(`w${i}`));
+    const index = new SearchIndex();
+    index.rebuild(assets);
+    for (const q of queries) ids(index, { q }); // keep values for every term
+    const first = assets[0] as AssetRecord;
+
+    // Edit the text: it now matches 'zebra' and no longer what it matched.
+    const edited = makeAsset({ id: first.id, metadata: { title: 'Zebra crossing' } });
+    index.upsert(edited);
+    assert.deepEqual(ids(index, { q: 'zebra' }), [first.id]);
+    assert.deepEqual(ids(index, { q: 'zebra', sort: 'title' }), [first.id]);
+    for (const q of ['harbour', 'quiet harbour', 'img']) assert.equal(ids(index, { q, limit: 100 }).includes(first.id), false, q);
+
+    // A new asset with a common term is found at once, by relevance and by another order.
+    const added = makeAsset({ id: 'new', created: '2031-01-01T00:00:00Z', metadata: { title: 'Harbour harbour harbour', keywords: ['harbour'] } });
+    index.upsert(added);
+    const fresh = plainIds([edited, ...assets.slice(1), added], 'harbour');
+    assert.equal(ids(index, { q: 'harbour', limit: 100 }).indexOf('new'), fresh.indexOf('new'), 'its score is computed with the write in');
+    assert.equal(ids(index, { q: 'harbour', sort: '-created' })[0], 'new');
+    assert.equal(search(index, { q: 'harbour' }).total, plainIds([...assets.slice(1), added], 'harbour').length);
+
+    // Delete, then add again under the same id with other text.
+    index.remove('new');
+    assert.equal(ids(index, { q: 'harbour', limit: 100 }).includes('new'), false);
+    assert.equal(search(index, { q: 'harbour' }).total, plainIds(assets.slice(1), 'harbour').length);
+    index.upsert(makeAsset({ id: 'new', metadata: { title: 'Zebra again' } }));
+    assert.deepEqual(sorted(ids(index, { q: 'zebra' })), sorted([first.id, 'new']));
+
+    // A write that leaves the text as it was changes nothing of the text order.
+    const all = { maxLimit: 1000 };
+    const before = ids(index, { q: 'harbour', limit: 1000 }, all);
+    const second = assets[1] as AssetRecord;
+    index.upsert({ ...second, updated: '2030-01-01T00:00:00Z', collections: ['c9'] });
+    assert.deepEqual(ids(index, { q: 'harbour', limit: 1000 }, all), before);
+    assert.deepEqual(ids(index, { q: 'harbour', collection: 'c9' }), before.includes(second.id) ? [second.id] : []);
+
+    // After the writes, what a fresh MiniSearch matches (same documents).
+    const current = [...assets.slice(2), { ...second, collections: ['c9'] }, edited, makeAsset({ id: 'new', metadata: { title: 'Zebra again' } })];
+    for (const q of queries) {
+      assert.deepEqual(sorted(ids(index, { q, limit: 1000 }, { maxLimit: 1000 })), sorted(plainIds(current, q)), `after writes: ${q}`);
+    }
+  });
+
+  test('hostile queries are answered, and fast', () => {
+    const assets = Array.from({ length: 2000 }, (_, i) => generated(`h${i}`));
+    const index = new SearchIndex();
+    index.rebuild(assets);
+    const hostile = [
+      'harbour'.repeat(71), // one 497-letter term: fuzzy up to 6 edits
+      'a'.repeat(500),
+      Array.from({ length: 120 }, (_, i) => subjects[i % subjects.length]).join(' ').slice(0, 500), // many terms
+      Array.from({ length: 250 }, () => 'x').join(' ').slice(0, 500),
+      'harbour '.repeat(62).trim(),
+      '\u0000\u200b\u202e\ufeff harbour \ud83d\ude00 \u0301\u0301\u0301',
+      'e\u0301'.repeat(200),
+      '𝔥𝔞𝔯𝔟𝔬𝔲𝔯 Ⅻ ﬁ ǅ İstanbul ß',
+      '%00 %s %n ${x} <script> \' OR 1=1 --',
+    ];
+    for (const q of hostile) {
+      const t0 = performance.now();
+      const result = search(index, { q: q.slice(0, 500), limit: 20 });
+      const took = performance.now() - t0;
+      assert.ok(Array.isArray(result.ids) && result.total >= result.ids.length, q.slice(0, 40));
+      assert.ok(took < 1000, `${q.slice(0, 40)}: ${took} ms`);
+      assert.deepEqual(result.ids, plainIds(assets, q.slice(0, 500)).slice(0, 20), q.slice(0, 40));
     }
   });
 });

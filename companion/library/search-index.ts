@@ -4,7 +4,9 @@
  * Full text is MiniSearch (BM25, prefix and fuzzy matching) over the current version's title,
  * description, keywords, creator, credit line and headline plus the asset's file name. Terms
  * are combined with AND, lower-cased, stripped of accents and of English function words.
- * MiniSearch knows each asset by its slot number and stores nothing else.
+ * MiniSearch knows each asset by its slot number and stores nothing else. Its BM25 values are
+ * kept per index term between queries (see `full-text.ts`), so a query costs a walk through
+ * typed arrays rather than a result object per match, with the same scores and order.
  *
  * Filters, sorts and pagination use this module's own structures, laid out for 100,000 assets:
  * - one row per asset ("slot") in typed-array columns (dates, format, orientation, licence end,
@@ -13,8 +15,8 @@
  * - three views, the slots sorted by created, updated and title. A write only notes the slot;
  *   the next query that needs a view merges the noted slots back in (or re-sorts the view after
  *   many writes), so each view is brought up to date at most once per burst of writes;
- * - a cache of full-text hit lists per q and sort, which a write drops only where it can
- *   change them, so following pages and other filters do not pay MiniSearch again.
+ * - a full-text page by relevance is the best `offset + limit` of the accepted matches (a heap),
+ *   not a sort of every match; by another order, the matches are picked out of the sorted view.
  * Every query counts all its matches, so `total` is exact on every page.
  *
  * Pagination is by offset inside an opaque cursor (base64url JSON `{o, h}`), where `h` is a
@@ -28,7 +30,7 @@
  *   const page = index.search(parseSearchQuery(request.query), { canSee, byCollections: true, maxLimit: 200 });
  */
 import { createHash } from 'node:crypto';
-import MiniSearch from 'minisearch';
+import { FullText, foldTerm, textOf, type TextMatches } from './full-text.ts';
 import { ProtocolError } from '../../shared/errors.ts';
 import {
   ORIENTATIONS,
@@ -76,14 +78,6 @@ export interface SearchResult {
 export const DEFAULT_LIMIT = 50;
 export const MAX_Q_LENGTH = 500;
 const MAX_CURSOR_LENGTH = 200;
-
-/**
- * The last term is a prefix only from this length: 'ha' would expand to every term starting
- * with it and match a third of a large library, at MiniSearch's cost per match.
- */
-const MIN_PREFIX_LENGTH = 3;
-
-const TEXT_FIELDS = ['title', 'description', 'keywords', 'creator', 'creditLine', 'filename', 'headline'];
 
 const FORMAT_ALIASES: Record<string, string> = { jpg: 'jpeg', pjpeg: 'jpeg', tif: 'tiff' };
 
@@ -200,28 +194,8 @@ interface SortedView {
   unsorted: boolean;
 }
 
-/** Filters MiniSearch applies before scoring; `key` names them in the cache. */
-interface TextFilter {
-  key: string;
-  accept: (slot: number) => boolean;
-}
-
-interface CachedHits {
-  q: string;
-  /** Slots in result order. */
-  hits: number[];
-  /** `SearchIndex.#writes` when the list was made. */
-  madeAt: number;
-}
-
-/** How many full-text result lists are kept (per q and sort). */
-const TEXT_CACHE_SIZE = 64;
 /** Assets given to MiniSearch per slice when the text index is built in the background. */
 const BACKGROUND_CHUNK = 500;
-/** Writes in a row, with no full-text search between them, after which cached hits are all dropped. */
-const BULK_WRITES = 16;
-/** Writes after which a cached hit list is scored again, so its statistics never drift far. */
-const MAX_CACHED_WRITES = 1000;
 /** Up to this many slots changed, a view is mended one slot at a time. */
 const MOVE_ONE_BY_ONE = 8;
 /** Below this share of the library, a list filter's assets are sorted rather than a view walked. */
@@ -236,21 +210,10 @@ export class SearchIndex {
   #sets = new CollectionSets();
   #formats = new Map<string, number>();
   #postings: Record<ListFacet, Map<string, Set<number>>> = { collection: new Map(), creator: new Map(), keyword: new Map() };
-  #text = newMiniSearch();
+  #text = new FullText<Entry>();
   /** Entries not yet given to MiniSearch (a background build is under way). */
   #textBacklog: Entry[] = [];
   #views: Record<SortKey, SortedView> = { created: emptyView(), updated: emptyView(), title: emptyView() };
-  /**
-   * Full-text hits (slots) before filters and visibility, keyed by sort and q: MiniSearch
-   * scores every match, which for a common term is most of the cost, so following pages,
-   * other filters and other users reuse the list. A write drops only the lists it can change
-   * (see `#forgetTextHits`).
-   */
-  #textCache = new Map<string, CachedHits>();
-  /** Writes since the last full-text search: past a few, a bulk import is running, and the cache is dropped whole. */
-  #writesSinceTextSearch = 0;
-  /** Writes since the index was made. */
-  #writes = 0;
 
   /** Number of live (not deleted) assets in the index. */
   get size(): number {
@@ -287,12 +250,11 @@ export class SearchIndex {
     this.#sets = new CollectionSets();
     this.#formats = new Map();
     this.#postings = { collection: new Map(), creator: new Map(), keyword: new Map() };
-    this.#textCache.clear();
     for (const asset of assets) {
       if (!asset.deleted) this.#place(asset);
     }
     const live = this.#entries.filter((e): e is Entry => e !== undefined);
-    this.#text = newMiniSearch();
+    this.#text = new FullText<Entry>();
     this.#textBacklog = [];
     const slots = live.map((e) => e.slot);
     this.#views = {
@@ -305,8 +267,10 @@ export class SearchIndex {
 
   /** Gives MiniSearch up to `count` entries of the backlog (those still current). */
   #drainText(count = Infinity): void {
-    const batch = this.#textBacklog.splice(0, count);
-    this.#text.addAll(batch.filter((e) => this.#entries[e.slot] === e && !this.#text.has(e.slot)));
+    const batch = this.#textBacklog.splice(0, count).filter((e) => this.#entries[e.slot] === e && !this.#text.has(e.slot));
+    if (batch.length === 0) return;
+    this.#text.addAll(batch);
+    this.#text.clear(); // (nothing is kept before the build ends: a full-text search drains it first)
   }
 
   /** Adds or replaces an asset; a deleted asset (a tombstone) is removed. */
@@ -315,7 +279,6 @@ export class SearchIndex {
       this.remove(asset.id);
       return;
     }
-    this.#writes++;
     const known = this.#slotOf.get(asset.id);
     const previous = known === undefined ? undefined : this.#entries[known];
     const entry = this.#place(asset);
@@ -328,54 +291,23 @@ export class SearchIndex {
       previous.version === entry.version &&
       previous.metadata === entry.metadata;
     if (!sameText) {
-      if (this.#text.has(entry.slot)) this.#text.discard(entry.slot);
+      if (previous !== undefined && this.#text.has(entry.slot)) this.#text.discard(previous);
       this.#text.add(entry);
+      this.#text.forget(entry);
     }
-    this.#forgetTextHits(entry.slot, entry, sameText);
     for (const view of Object.values(this.#views)) view.changed.push(entry.slot);
   }
 
   remove(id: string): void {
     const slot = this.#slotOf.get(id);
     if (slot === undefined) return;
-    this.#writes++;
+    const entry = this.#entries[slot] as Entry;
     this.#unplace(slot);
     this.#slotOf.delete(id);
     this.#entries[slot] = undefined;
     this.#free.push(slot);
-    if (this.#text.has(slot)) this.#text.discard(slot);
-    this.#forgetTextHits(slot, undefined);
+    if (this.#text.has(slot)) this.#text.discard(entry);
     for (const view of Object.values(this.#views)) view.changed.push(slot);
-  }
-
-  /**
-   * Drops the cached hit lists a write can change: those holding the slot, and those the new
-   * version matches (asked of a one-document MiniSearch with the same options, since whether a
-   * document matches does not depend on the others). The other lists stay: they hold the same
-   * documents; only their BM25 scores could differ a little from a fresh search, since document
-   * counts and lengths moved (hence `MAX_CACHED_WRITES`). When the write left the asset's text
-   * as it was (`sameText`), the lists by relevance without filters stay too: the same document
-   * matches the same way and scores the same (filtered lists and other orders may still change).
-   */
-  #forgetTextHits(slot: number, entry: Entry | undefined, sameText = false): void {
-    if (this.#textCache.size === 0) return;
-    if (++this.#writesSinceTextSearch > BULK_WRITES) {
-      this.#textCache.clear();
-      return;
-    }
-    let single: MiniSearch<Entry> | undefined;
-    for (const [key, cached] of this.#textCache) {
-      if (sameText && key === `relevance ${cached.q}`) continue;
-      let stale = cached.hits.includes(slot);
-      if (!stale && entry) {
-        if (!single) {
-          single = newMiniSearch();
-          single.add(entry);
-        }
-        stale = single.search(cached.q).length > 0;
-      }
-      if (stale) this.#textCache.delete(key);
-    }
   }
 
   search(query: SearchQuery, options: SearchOptions): SearchResult {
@@ -399,17 +331,8 @@ export class SearchIndex {
     const visibility = this.#visibility(options);
 
     if (normal.q !== undefined) {
-      const marks = lists.map((l) => this.#marks(l));
-      // With filters, and no unfiltered hits cached for this q, MiniSearch is told to skip the
-      // assets the filters reject (before scoring them: `boostDocument` 0), which is cheaper in
-      // proportion. Rights depend on the time, so they are left to the walk below.
-      const timeless = columnFilter(normal, this.#columns, format, undefined);
-      let narrow: TextFilter | undefined;
-      if ((marks.length > 0 || timeless) && !this.#textCache.has(`relevance ${normal.q}`)) {
-        narrow = { key: normal.filterKey, accept: acceptor(timeless, marks, () => true) };
-      }
-      const accept = acceptor(columns, marks, visibility.slot);
-      return this.#collect(this.#textHits(normal.q, normal.sort, narrow), false, accept, offset, limit, normal.hash);
+      const accept = acceptor(columns, lists.map((l) => this.#marks(l)), visibility.slot);
+      return this.#textPage(normal.q, normal.sort, accept, offset, limit, normal.hash);
     }
 
     const sort = normal.sort === 'relevance' ? '-updated' : normal.sort;
@@ -507,85 +430,81 @@ export class SearchIndex {
   }
 
   /**
-   * The assets matching every term of q as the full query matches them (exact, the last term
-   * also as a prefix, fuzzy from four letters), and `accept`, without scoring any: MiniSearch
-   * is asked term by term with a `boostDocument` that notes the asset and answers 0, which
-   * skips the scoring. Undefined when no asset matches (or q has no terms).
+   * A page of the full-text matches of q that `accept` takes, in `sort` order, with their count.
+   * By relevance, the order is MiniSearch's (descending score, ties in the order it meets the
+   * assets); by another key, the view's.
    */
-  #matching(q: string, accept?: (slot: number) => boolean): ((slot: number) => boolean) | undefined {
-    const terms = queryTerms(q);
-    if (terms.length === 0 || terms.length > 0xffff) return undefined;
-    const counts = new Uint16Array(this.#nextSlot);
-    let found = 0;
-    terms.forEach((term, i) => {
-      if (i > 0 && found === 0) return;
-      found = 0;
-      this.#text.search(term, {
-        prefix: i === terms.length - 1 && term.length >= MIN_PREFIX_LENGTH,
-        fuzzy: fuzzinessOf(term),
-        boostDocument: (id) => {
-          const slot = id as number;
-          if (counts[slot] === i && (i > 0 || accept === undefined || accept(slot))) {
-            counts[slot] = i + 1;
-            found++;
-          }
-          return 0;
-        },
-      });
-    });
-    if (found === 0) return undefined;
-    const n = terms.length;
-    return (slot) => counts[slot] === n;
+  #textPage(q: string, sort: SearchSort, accept: (slot: number) => boolean, offset: number, limit: number, hash: string): SearchResult {
+    if (this.#textBacklog.length > 0) this.#drainText();
+    const matches = this.#text.matches(q, this.#nextSlot);
+    if (sort === 'relevance') return this.#bestPage(matches, accept, offset, limit, hash);
+    const key = sort.replace('-', '') as SortKey;
+    const descending = sort.startsWith('-');
+    const view = this.#sorted(key); // also brings the ranks up to date
+    const { slots } = matches;
+    if (slots.length * 16 <= view.length) {
+      // Few matches: sorting them by rank beats a walk through the view.
+      const ranks = this.#columns.ranks[key];
+      const found: number[] = [];
+      for (const slot of slots) if (accept(slot)) found.push(slot);
+      found.sort(descending ? (a, b) => (ranks[b] as number) - (ranks[a] as number) : (a, b) => (ranks[a] as number) - (ranks[b] as number));
+      return this.#collect(found, false, () => true, offset, limit, hash);
+    }
+    const marked = new Uint8Array(this.#nextSlot);
+    for (const slot of slots) marked[slot] = 1;
+    return this.#collect(view, descending, (slot) => marked[slot] === 1 && accept(slot), offset, limit, hash);
   }
 
-  /** Full-text hits of q in `sort` order, from the cache or MiniSearch; `narrow` skips assets. */
-  #textHits(q: string, sort: SearchSort, narrow?: TextFilter): number[] {
-    this.#writesSinceTextSearch = 0;
-    const key = narrow ? `${sort} ${q}\u0000${narrow.key}` : `${sort} ${q}`;
-    const cached = this.#textCache.get(key);
-    if (cached && this.#writes - cached.madeAt <= MAX_CACHED_WRITES) {
-      this.#textCache.delete(key);
-      this.#textCache.set(key, cached);
-      return cached.hits;
-    }
-    let hits: number[];
-    if (this.#textBacklog.length > 0) this.#drainText();
-    const accept = narrow?.accept;
-    if (sort === 'relevance') {
-      // Scoring is what costs (the walk through MiniSearch's postings is cheap): with several
-      // terms, only the assets that match them all are scored. Their scores and order are what
-      // the whole query gives them; the others would be dropped by AND anyway.
-      let boost = accept;
-      if (queryTerms(q).length > 1) {
-        const all = this.#matching(q, accept);
-        if (all === undefined) hits = [];
-        else boost = all;
+  /**
+   * The page `[offset, offset + limit)` of the accepted matches by descending score (ties in
+   * match order, as MiniSearch's stable sort leaves them), with their count: the best
+   * `offset + limit` are kept in a heap, so a page costs a walk, not a sort of every match.
+   */
+  #bestPage(matches: TextMatches, accept: (slot: number) => boolean, offset: number, limit: number, hash: string): SearchResult {
+    const { slots, scores } = matches;
+    const keep = offset + limit;
+    // Position a ranks before position b.
+    const before = (a: number, b: number): boolean => {
+      const x = scores[a] as number;
+      const y = scores[b] as number;
+      return x > y || (x === y && a < b);
+    };
+    const heap: number[] = []; // the worst kept position at the root
+    let total = 0;
+    const n = slots.length;
+    for (let k = 0; k < n; k++) {
+      if (!accept(slots[k] as number)) continue;
+      total++;
+      if (heap.length < keep) {
+        let i = heap.length;
+        heap.push(k);
+        while (i > 0) {
+          const parent = (i - 1) >> 1;
+          if (!before(heap[parent] as number, k)) break;
+          heap[i] = heap[parent] as number;
+          i = parent;
+        }
+        heap[i] = k;
+      } else if (keep > 0 && before(k, heap[0] as number)) {
+        let i = 0;
+        const size = heap.length;
+        for (;;) {
+          const left = 2 * i + 1;
+          if (left >= size) break;
+          const right = left + 1;
+          const worse = right < size && before(heap[left] as number, heap[right] as number) ? right : left;
+          if (!before(k, heap[worse] as number)) break;
+          heap[i] = heap[worse] as number;
+          i = worse;
+        }
+        heap[i] = k;
       }
-      hits ??= this.#text.search(q, boost ? { boostDocument: (slot: number) => (boost(slot) ? 1 : 0) } : {}).map((result) => result.id as number);
-    } else {
-      const sortKey = sort.replace('-', '') as SortKey;
-      const relevanceKey = narrow ? `relevance ${q}\u0000${narrow.key}` : `relevance ${q}`;
-      const cachedRelevant = this.#textCache.get(relevanceKey);
-      const view = this.#sorted(sortKey); // also brings the ranks up to date
-      if (cachedRelevant && this.#writes - cachedRelevant.madeAt <= MAX_CACHED_WRITES && cachedRelevant.hits.length * 16 <= view.length) {
-        // Few hits already scored: sorting them beats a walk through the view.
-        const ranks = this.#columns.ranks[sortKey];
-        const sign = sort.startsWith('-') ? -1 : 1;
-        hits = [...cachedRelevant.hits].sort((a, b) => sign * ((ranks[a] as number) - (ranks[b] as number)));
-      } else {
-        // Another order than relevance needs no score: the matching assets are picked out of
-        // the sorted view (linear), and MiniSearch scores nothing.
-        const all = this.#matching(q, accept);
-        hits = all === undefined ? [] : view.filter(all);
-        if (sort.startsWith('-')) hits.reverse();
-      }
     }
-    this.#textCache.delete(key);
-    this.#textCache.set(key, { q, hits, madeAt: this.#writes });
-    if (this.#textCache.size > TEXT_CACHE_SIZE) {
-      this.#textCache.delete(this.#textCache.keys().next().value as string);
-    }
-    return hits;
+    heap.sort((a, b) => (before(a, b) ? -1 : 1));
+    const { ids: idOf } = this.#columns;
+    const ids: string[] = [];
+    for (let r = offset; r < heap.length; r++) ids.push(idOf[slots[heap[r] as number] as number] as string);
+    return page(ids, offset, total, hash);
   }
 
   /**
@@ -802,60 +721,6 @@ function emptyView(): SortedView {
   return { items: [], changed: [], unsorted: false };
 }
 
-/** MiniSearch over entries, their slot as document id; nothing stored. */
-function newMiniSearch(): MiniSearch<Entry> {
-  return new MiniSearch<Entry>({
-    idField: 'slot',
-    fields: TEXT_FIELDS,
-    storeFields: [],
-    processTerm,
-    extractField: (entry, field) => {
-      if (field === 'slot') return entry.slot;
-      if (field === 'filename') return entry.asset.filename;
-      return textOf(metadataOf(entry.asset)[field]);
-    },
-    searchOptions: {
-      combineWith: 'AND',
-      boost: { title: 3, keywords: 2 },
-      prefix: (term, i, terms) => i === terms.length - 1 && term.length >= MIN_PREFIX_LENGTH,
-      fuzzy: fuzzinessOf,
-    },
-  });
-}
-
-/** Fuzziness of a query term: terms of four letters or more allow 20 % of edits. */
-function fuzzinessOf(term: string): number | false {
-  return term.length >= 4 ? 0.2 : false;
-}
-
-const tokenize = MiniSearch.getDefault('tokenize') as (text: string) => string[];
-
-/** The terms MiniSearch makes of a query, in order (as `executeQuery` does: tokenize, process, drop empty). */
-function queryTerms(q: string): string[] {
-  return tokenize(q).flatMap((term) => processTerm(term) ?? []).filter((term) => term !== '');
-}
-
-const NON_ASCII = /[^\u0000-\u007f]/;
-
-/** Lower case with accents stripped, so 'eclat' finds 'Éclat' and 'Valparaíso' 'valparaiso'. */
-function foldTerm(term: string): string {
-  const lower = term.toLowerCase();
-  return NON_ASCII.test(lower) ? lower.normalize('NFD').replace(/\p{M}/gu, '') : lower;
-}
-
-/**
- * English function words, left out of the index and of queries: with terms combined by AND,
- * "harbour at dusk" must not require "at", and "the" alone would be a posting per asset.
- */
-const STOP_WORDS = new Set(
-  'a an and are as at be but by for from in into is it its of on or the to with'.split(' '),
-);
-
-function processTerm(term: string): string | null {
-  const folded = foldTerm(term);
-  return STOP_WORDS.has(folded) ? null : folded;
-}
-
 function page(ids: string[], offset: number, total: number, hash: string): SearchResult {
   const nextOffset = offset + ids.length;
   const next = ids.length > 0 && nextOffset < total ? encodeCursor(nextOffset, hash) : null;
@@ -873,12 +738,6 @@ function clampLimit(limit: number | undefined, maxLimit: number): number {
 
 function metadataOf(asset: AssetRecord): AssetMetadata {
   return asset.versions[asset.versions.length - 1]?.metadata ?? {};
-}
-
-function textOf(value: AssetMetadata[string] | undefined): string {
-  if (value === undefined || value === null) return '';
-  if (Array.isArray(value)) return value.join(' ');
-  return String(value);
 }
 
 function listOf(value: AssetMetadata[string] | undefined): string[] {
@@ -933,8 +792,6 @@ interface NormalQuery {
   sort: SearchSort;
   /** Short hash of everything above: what a cursor is bound to. */
   hash: string;
-  /** The filters answered before full-text scoring (all but rights), as a cache key. */
-  filterKey: string;
 }
 
 function lowerOrUndefined(value: string | undefined): string | undefined {
@@ -970,9 +827,7 @@ function normalizeQuery(query: SearchQuery): NormalQuery {
     sort: check('sort', query.sort, SORTS) ?? (q === undefined ? '-updated' : 'relevance'),
   };
   const hash = createHash('sha256').update(JSON.stringify(fields)).digest('base64url').slice(0, 10);
-  const { collection, creator, keyword, createdAfter, createdBefore, orientation } = fields;
-  const filterKey = JSON.stringify([collection, creator, keyword, fields.format, createdAfter, createdBefore, orientation]);
-  return { ...fields, hash, filterKey };
+  return { ...fields, hash };
 }
 
 // ---------------------------------------------------------------------------------------------
