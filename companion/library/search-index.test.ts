@@ -476,6 +476,36 @@ describe('building in the background', () => {
     assert.equal(search(index, { q: 'lighthouse' }).total, 2499);
   });
 
+  test('after the build, the common terms are warmed ahead of their first query; results unchanged', async () => {
+    const index = new SearchIndex();
+    const assets = Array.from({ length: 1200 }, (_, i) =>
+      makeAsset({ id: `w${i}`, filename: `w${i}.jpg`, metadata: { title: i % 3 ? 'Harbour at dusk' : `Rare item ${i}` } }),
+    );
+    const cold = new SearchIndex();
+    cold.rebuild(assets);
+    await index.rebuildInBackground(assets);
+    assert.equal(index.keptPostings, 0, 'nothing kept before warming');
+    await index.warming;
+    // 'harbour', 'dusk' (800 assets each) and 'w…'-prefixed file names are common; 'rare' (400) is not.
+    assert.ok(index.keptPostings >= 1600, String(index.keptPostings));
+    for (const q of ['harbour', 'dusk harbour', 'harb', 'rare', 'habour']) {
+      assert.deepEqual(ids(index, { q, limit: 200 }), ids(cold, { q, limit: 200 }), q);
+    }
+    // A write after warming is seen at once.
+    index.upsert(makeAsset({ id: 'w1', filename: 'w1.jpg', metadata: { title: 'Quiet lighthouse' } }));
+    assert.equal(search(index, { q: 'harbour' }).total, 799);
+  });
+
+  test('a rebuild during warming stops it', async () => {
+    const index = new SearchIndex();
+    await index.rebuildInBackground(Array.from({ length: 2000 }, (_, i) => makeAsset({ id: `z${i}`, metadata: { title: 'common word' } })));
+    const warming = index.warming;
+    index.rebuild([makeAsset({ id: 'only', metadata: { title: 'common' } })]);
+    await warming;
+    assert.equal(index.keptPostings, 0);
+    assert.deepEqual(ids(index, { q: 'common' }), ['only']);
+  });
+
   test('a later rebuild wins', async () => {
     const index = new SearchIndex();
     const first = index.rebuildInBackground(Array.from({ length: 4000 }, (_, i) => makeAsset({ id: `x${i}`, metadata: { title: 'first' } })));
