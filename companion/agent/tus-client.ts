@@ -1,15 +1,22 @@
 /**
- * A small tus 1.0 client over fetch, for the server's resumable uploads
- * (companion/routes/uploads.ts): create with `Upload-Length` and `Upload-Metadata`, then
- * `PATCH` the file from the offset the server has. A known upload URL is asked for its offset
- * first (`HEAD`), so an upload cut by a lost connection, a server restart or an agent restart
- * continues where it broke instead of starting over.
+ * A small tus 1.0 client for the server's resumable uploads (companion/routes/uploads.ts):
+ * create with `Upload-Length` and `Upload-Metadata`, then `PATCH` the file from the offset the
+ * server has. A known upload URL is asked for its offset first (`HEAD`), so an upload cut by a
+ * lost connection, a server restart or an agent restart continues where it broke instead of
+ * starting over; one whose every byte is there but that was never finished (the server stopped
+ * in between) is finished by an empty PATCH at its end.
+ *
+ * HEAD and POST go through `fetch`; the PATCH body goes from the file to the socket through
+ * node streams (`node:http`/`node:https`, 1 MiB reads): fetch's web streams cost more than the
+ * rest of a 200 MB upload on loopback (docs/decisions.md, "save-back speed").
  *
  * The server's answers: the last PATCH carries `Imagine-Asset` and `Imagine-Version`; creating
  * an upload whose `idempotencyKey` already made a version answers 200 with the same headers
  * (nothing is uploaded again). Refusals are problem documents, thrown as their ProtocolError.
  */
 import { createReadStream } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, fromProblem } from '../../shared/errors.ts';
 
 export const TUS_VERSION = '1.0.0';
@@ -112,10 +119,6 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > options.size) {
         throw new ProtocolError('ERR_UPSTREAM_INVALID', 'the upload answered a wrong Upload-Offset');
       }
-      if (offset === options.size) {
-        // Every byte is there and the server is still turning it into a version: ask again later.
-        throw new ProtocolError('ERR_SERVICE_UNAVAILABLE', 'the server is still finishing this upload');
-      }
     } else if (head.status === 404 || head.status === 410) {
       url = undefined; // finished (its key tells the result) or expired: create again
     } else {
@@ -148,36 +151,10 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   }
 
   options.onProgress?.(offset, options.size);
-  const start = offset;
-  const stream = async function* (touch: () => void): AsyncIterable<Uint8Array> {
-    let sent = start;
-    let reported = start;
-    for await (const chunk of createReadStream(options.path, { start, highWaterMark: 1024 * 1024 })) {
-      touch();
-      yield chunk as Buffer;
-      sent += (chunk as Buffer).length;
-      if (sent - reported >= PROGRESS_EVERY_BYTES) {
-        reported = sent;
-        options.onProgress?.(sent, options.size);
-      }
-    }
-  };
-  const patched = await call(
-    url,
-    {
-      method: 'PATCH',
-      headers: {
-        ...base,
-        'Upload-Offset': String(start),
-        'Content-Type': 'application/offset+octet-stream',
-        'Content-Length': String(options.size - start),
-      },
-    },
-    'PATCH upload',
-    stream,
-  );
+  // Every byte is there already when the server stopped before finishing: the empty PATCH at
+  // the end finishes it (409 while the server is still at it).
+  const patched = await patchFile({ ...options, url, start: offset, headers: base, idleMs });
   if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
-  await patched.body?.cancel().catch(() => {});
   const result = resultOf(patched);
   if (result) {
     options.onProgress?.(options.size, options.size);
@@ -185,4 +162,89 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   }
   const reached = Number(patched.headers.get('upload-offset'));
   throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${options.size} bytes`);
+}
+
+/**
+ * Sends the file from `start` to its end as one PATCH, through node streams; answers the
+ * server's response (its body read). Aborted by the caller's signal, or when nothing moves for
+ * `idleMs`; a connection error is ERR_UPSTREAM_UNREACHABLE.
+ */
+async function patchFile(options: TusUploadOptions & { url: string; start: number; headers: Record<string, string>; idleMs: number }): Promise<Response> {
+  const { start, size } = options;
+  const target = new URL(options.url);
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    throw new ProtocolError('ERR_UPSTREAM_INVALID', `the upload URL is not http(s): ${target.protocol}`);
+  }
+  const request = (target.protocol === 'https:' ? httpsRequest : httpRequest)(target, {
+    method: 'PATCH',
+    headers: {
+      ...options.headers,
+      'Upload-Offset': String(start),
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(size - start),
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const stop = (reason: unknown) => request.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stop(new Error(`no progress for ${options.idleMs} ms`)), options.idleMs);
+  };
+  const onAbort = () => stop(options.signal?.reason ?? new Error('aborted'));
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  touch();
+  const answered = new Promise<IncomingMessage>((resolve, reject) => {
+    request.once('response', resolve);
+    request.once('error', reject);
+  });
+  answered.catch(() => {}); // awaited below, after the body is sent or has failed
+  try {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
+    if (start < size) {
+      let sent = start;
+      let reported = start;
+      const file = createReadStream(options.path, { start, end: size - 1, highWaterMark: 1024 * 1024 });
+      file.on('data', (chunk) => {
+        touch();
+        sent += chunk.length;
+        if (sent - reported >= PROGRESS_EVERY_BYTES) {
+          reported = sent;
+          options.onProgress?.(sent, size);
+        }
+      });
+      // A server that answers before reading everything (a refusal) stops the sending: its
+      // answer counts.
+      await new Promise<void>((resolve, reject) => {
+        file.once('error', reject);
+        request.once('error', reject);
+        file.once('end', resolve);
+        answered.then(() => {
+          file.unpipe(request);
+          file.destroy();
+          resolve();
+        }, reject);
+        file.pipe(request);
+      });
+    } else {
+      request.end();
+    }
+    const response = await answered;
+    touch();
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    const status = response.statusCode ?? 0;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(response.headers)) {
+      for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
+    }
+    const body = status === 204 || status === 304 || chunks.length === 0 ? null : Buffer.concat(chunks);
+    return new Response(body, { status: status >= 200 && status <= 599 ? status : 502, headers });
+  } catch (error) {
+    request.destroy();
+    if (options.signal?.aborted) throw options.signal.reason ?? error;
+    throw new ProtocolError('ERR_UPSTREAM_UNREACHABLE', `PATCH upload failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
 }

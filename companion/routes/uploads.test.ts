@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -358,6 +358,139 @@ describe('tus uploads', () => {
     const later = Date.now() + UPLOAD_IDLE_MS + 60_000;
     assert.equal(await sweepAbandonedUploads(join(dataDir, 'uploads'), { maxIdleMs: UPLOAD_IDLE_MS, now: later }), 1);
     assert.deepEqual(listDir('uploads'), []);
+    assert.equal((await head(url)).status, 404);
+  });
+});
+
+describe('PATCH, received natively: broken and hostile requests leave the upload as it was', () => {
+  /** A raw PATCH: any headers, a body sent with Content-Length or chunked, the answer read. */
+  function rawPatch(
+    url: string,
+    headers: Record<string, string>,
+    body: Buffer,
+    options: { chunked?: boolean } = {},
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(url, { method: 'PATCH', headers: { ...headers, ...(options.chunked ? {} : { 'content-length': String(body.length) }) } });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+      });
+      if (options.chunked) {
+        // Several chunks, so the server sees them arrive one by one.
+        for (let at = 0; at < body.length; at += 16_384) req.write(body.subarray(at, at + 16_384));
+        req.end();
+      } else req.end(body);
+    });
+  }
+  const codeOf = (text: string) => (JSON.parse(text) as { code: string }).code;
+
+  test('Tus-Resumable, Content-Type, Upload-Offset and Upload-Length are checked before a byte is taken', async () => {
+    const file = await makeJpeg(300, 200);
+    const url = await createOk(file, { filename: 'checked.jpg' });
+    const good = { 'tus-resumable': '1.0.0', authorization: `Bearer ${admin}`, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' };
+    const cases: Array<[Record<string, string | undefined>, number, string]> = [
+      [{ 'tus-resumable': undefined }, 412, 'ERR_BAD_REQUEST'],
+      [{ 'tus-resumable': '0.2.2' }, 412, 'ERR_BAD_REQUEST'],
+      [{ 'content-type': undefined }, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+      [{ 'content-type': 'image/jpeg' }, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+      [{ 'upload-offset': undefined }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-offset': '-1' }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-offset': '01' }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-offset': '1e3' }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-length': String(file.length) }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-offset': '10' }, 409, 'ERR_CONFLICT'],
+    ];
+    for (const [change, status, code] of cases) {
+      const headers = Object.fromEntries(Object.entries({ ...good, ...change }).filter((e): e is [string, string] => e[1] !== undefined));
+      const res = await rawPatch(url, headers, file);
+      assert.equal(res.status, status, `${JSON.stringify(change)}: ${res.text}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
+      assert.equal(codeOf(res.text), code, JSON.stringify(change));
+      assert.equal(await offsetOf(url), 0, JSON.stringify(change));
+    }
+    const conflict = await rawPatch(url, { ...good, 'upload-offset': '10' }, file);
+    assert.equal((JSON.parse(conflict.text) as { offset: number }).offset, 0, 'the 409 tells the offset');
+    // The connection still works after the refusals: the whole file lands.
+    const done = await patch(url, 0, file);
+    assert.equal(done.status, 204, await done.text());
+    assert.ok(done.headers.get('imagine-asset'));
+    assert.equal(done.headers.get('tus-resumable'), '1.0.0');
+  });
+
+  test('more bytes than the upload has left: 413, by Content-Length before reading, or chunked, dropping the PATCH', async () => {
+    const file = await makeJpeg(300, 200);
+    const url = await createOk(file, { filename: 'too-long.jpg' });
+    const headers = { 'tus-resumable': '1.0.0', authorization: `Bearer ${admin}`, 'content-type': 'application/offset+octet-stream' };
+    assert.equal((await patch(url, 0, file.subarray(0, 1000))).status, 204);
+    const longer = Buffer.concat([file.subarray(1000), Buffer.alloc(100_000, 7)]);
+    const declared = await rawPatch(url, { ...headers, 'upload-offset': '1000' }, longer);
+    assert.equal(declared.status, 413, declared.text);
+    assert.equal(codeOf(declared.text), 'ERR_PAYLOAD_TOO_LARGE');
+    assert.equal(await offsetOf(url), 1000);
+    const chunked = await rawPatch(url, { ...headers, 'upload-offset': '1000' }, longer, { chunked: true });
+    assert.equal(chunked.status, 413, chunked.text);
+    assert.equal(await offsetOf(url), 1000, 'none of the refused PATCH is kept');
+    // A chunked PATCH of exactly the rest is fine.
+    const rest = await rawPatch(url, { ...headers, 'upload-offset': '1000' }, file.subarray(1000), { chunked: true });
+    assert.equal(rest.status, 204, rest.text);
+    assert.ok(rest.headers['imagine-asset']);
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('resumed with other bytes than declared: the file is read back and refused (digest mismatch)', async () => {
+    const file = await makeJpeg(400, 300);
+    const other = Buffer.from(file);
+    other.writeUInt8(other.readUInt8(file.length - 100) ^ 0xff, file.length - 100);
+    const half = Math.floor(file.length / 2);
+    const url = await createOk(file, { filename: 'swapped.jpg' });
+    assert.equal((await patch(url, 0, file.subarray(0, half))).status, 204);
+    await problemOf(await patch(url, half, other.subarray(half)), 400, 'ERR_DIGEST_MISMATCH');
+    assert.equal((await head(url)).status, 404);
+    assert.deepEqual(listDir('uploads'), []);
+  });
+
+  test('a request that wants a stalled PATCH\'s upload takes it over: what arrived is kept, the upload resumes', async () => {
+    const file = await makeJpeg(1600, 1200);
+    const url = await createOk(file, { filename: 'stalled.jpg' });
+    const half = Math.floor(file.length / 2);
+    // The first PATCH sends half its body, then nothing more (its connection stays open).
+    const stalled = new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+      const req = httpRequest(url, {
+        method: 'PATCH',
+        headers: tusHeaders(admin, { 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(file.length) }),
+      });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, connection: res.headers.connection });
+      });
+      req.write(file.subarray(0, half));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const offset = await offsetOf(url); // HEAD takes the lock: the stalled PATCH stops
+    assert.equal(offset, half);
+    const first = await stalled;
+    assert.equal(first.status, 409);
+    assert.equal(first.connection, 'close');
+    const rest = await patch(url, offset, file.subarray(offset));
+    assert.equal(rest.status, 204, await rest.text());
+    const asset = await getAsset(String(rest.headers.get('imagine-asset')));
+    assert.equal(asset.versions[0]?.sha256, sha256(file));
+  });
+
+  test('every byte there but never finished (the server stopped in between): an empty PATCH at the end finishes it', async () => {
+    const file = await makeJpeg(300, 200);
+    const url = await createOk(file, { filename: 'unfinished.jpg' });
+    const id = url.slice(url.lastIndexOf('/') + 1);
+    writeFileSync(join(dataDir, 'uploads', id), file); // as if the last PATCH's bytes landed and the server died
+    assert.equal(await offsetOf(url), file.length);
+    const done = await patch(url, file.length, Buffer.alloc(0));
+    assert.equal(done.status, 204, await done.text());
+    const asset = await getAsset(String(done.headers.get('imagine-asset')));
+    assert.equal(asset.versions[0]?.sha256, sha256(file));
     assert.equal((await head(url)).status, 404);
   });
 });

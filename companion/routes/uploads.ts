@@ -13,7 +13,9 @@
  * - `HEAD`/`PATCH`/`DELETE {api}/uploads/{id}`: offset, append, terminate; only the user who
  *   created the upload sees it (anyone else gets the same 404 as for an unknown upload).
  * - When the last byte lands, the file's sha256 is compared with the declared one (hashed as
- *   the bytes were received when one PATCH brought the whole file, else read back from disk),
+ *   the bytes were received when one PATCH brought the whole file, else read back from disk;
+ *   an upload whose bytes all arrived but that was never finished is finished by an empty
+ *   PATCH at its end),
  *   then handed to the library, which moves it into the blob store and commits one catalog
  *   mutation. The final PATCH answers `Imagine-Asset`, `Imagine-Version` and `Location` (the
  *   asset). Whatever happens, the upload's file and info are gone afterwards.
@@ -21,18 +23,19 @@
  *   UPLOAD_IDLE_MS without a write.
  *
  * tus runs on web `Request`/`Response` objects (`handleWeb`), so that errors leave as
- * application/problem+json like everywhere else in the API.
+ * application/problem+json like everywhere else in the API; PATCH, which carries the bytes, is
+ * answered here on node streams with tus's semantics and locks (`receivePatch`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, type Hash } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
-import { ERRORS, Metadata, Server as TusServer, type Upload } from '@tus/server';
+import { ERRORS, EXPOSED_HEADERS, MemoryLocker, Metadata, Server as TusServer, TUS_RESUMABLE, type Upload } from '@tus/server';
 import Type from 'typebox';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, toProblem, type ErrorCode } from '../../shared/errors.ts';
 import { normaliseError } from '../http/problem.ts';
@@ -163,7 +166,7 @@ interface UploadRequestContext {
   uploadId?: string;
   /** Set when a hook failed with an error of ours: sent as the problem document. */
   problem?: ProtocolError;
-  /** A PATCH body, hashed as tus reads it: where it started and what passed. */
+  /** A PATCH body from offset 0, hashed as it was written: where it started and what passed. */
   received?: ReceivedBytes;
 }
 
@@ -184,17 +187,86 @@ function receivedDigest(received: ReceivedBytes | undefined, size: number | unde
   return received.hash.digest('hex');
 }
 
-/** `body` as it goes to tus, hashed on the way into `received`. */
-function hashing(body: ReadableStream<Uint8Array>, received: ReceivedBytes): ReadableStream<Uint8Array> {
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        received.hash.update(chunk);
-        received.bytes += chunk.byteLength;
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+/** tus's Access-Control-Expose-Headers with ours. */
+const EXPOSED = [EXPOSED_HEADERS, 'Imagine-Asset', 'Imagine-Version', 'Imagine-Duplicate', 'Idempotent-Replayed'].join(', ');
+
+/** How a PATCH body ended: all of it, the connection cut, stopped for another request, or too long. */
+type BodyEnd = 'complete' | 'cut' | 'cancelled' | 'overflow';
+
+/**
+ * Appends `source` to the file at `offset` (at most `room` bytes), hashing into `received`
+ * when given. Whatever way the body ends, every byte taken from it is in the file before this
+ * resolves (the file is only ever extended in order, so its size is the upload's offset);
+ * a write that fails rejects (ERR_DISK_FULL, ERR_INTERNAL). `onCancel` receives the function
+ * that stops reading.
+ */
+function appendBody(
+  source: IncomingMessage,
+  path: string,
+  offset: number,
+  room: number,
+  received: ReceivedBytes | undefined,
+  onCancel: (cancel: () => void) => void,
+): Promise<{ written: number; ended: BodyEnd }> {
+  return new Promise((resolve, reject) => {
+    const file = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: WRITE_BUFFER });
+    let written = 0;
+    let ended: BodyEnd | undefined;
+    let failed: Error | undefined;
+    const onData = (chunk: Buffer) => {
+      if (written + chunk.length > room) return end('overflow');
+      received?.hash.update(chunk);
+      if (received) received.bytes += chunk.length;
+      written += chunk.length;
+      if (!file.write(chunk)) {
+        source.pause();
+        file.once('drain', () => ended === undefined && source.resume());
+      }
+    };
+    const end = (how: BodyEnd) => {
+      if (ended !== undefined) return;
+      ended = how;
+      source.off('data', onData);
+      source.pause();
+      file.end();
+    };
+    // A connection closed after the whole body arrived still delivers it ('end' follows).
+    const cut = () => source.complete || end('cut');
+    source.on('data', onData);
+    source.once('end', () => end('complete'));
+    source.once('close', cut);
+    source.on('error', cut);
+    onCancel(() => end('cancelled'));
+    file.once('error', (error) => {
+      failed = error;
+      if (ended === undefined) {
+        ended = 'cut';
+        source.off('data', onData);
+      }
+      file.destroy();
+    });
+    file.once('close', () => {
+      source.off('close', cut);
+      if (failed) {
+        const code = (failed as NodeJS.ErrnoException).code;
+        reject(
+          code === 'ENOSPC'
+            ? new ProtocolError('ERR_DISK_FULL', 'the server has no room for this upload', { cause: failed })
+            : new ProtocolError('ERR_INTERNAL', 'the upload could not be written', { cause: failed }),
+        );
+      } else resolve({ written, ended: ended ?? 'complete' });
+    });
+    if (source.readableEnded) end('complete');
+  });
+}
+
+/** tus's own errors ({ status_code, body }) as problems; others unchanged. */
+function tusError(error: unknown): unknown {
+  if (error && typeof error === 'object' && !(error instanceof Error) && 'status_code' in error) {
+    const { status_code: status, body } = error as { status_code: number; body: string };
+    return tusProblem(status, body);
+  }
+  return error;
 }
 
 const IdParams = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }) });
@@ -213,6 +285,8 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   const directory = resolve(config.dataDir, 'uploads');
   await mkdir(directory, { recursive: true });
   const store = new UploadFileStore({ directory, expirationPeriodInMilliseconds: 0 });
+  /** One writer per upload: tus's HEAD, DELETE and POST and the PATCH below take the same locks. */
+  const locker = new MemoryLocker();
   const contexts = new WeakMap<Request, UploadRequestContext>();
   /** Uploads whose last byte arrived and that are being verified and committed. */
   const finishing = new Set<string>();
@@ -220,6 +294,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   const tus = new TusServer({
     path: `${API_PREFIX}/uploads`,
     datastore: store,
+    locker,
     maxSize: config.maxUploadBytes,
     respectForwardedHeaders: false,
     // Same-origin clients only, like the rest of the API.
@@ -281,10 +356,9 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   }
 
   /** Verifies a complete upload and turns it into an asset or a version; the upload is gone after. */
-  async function finishUpload(ctx: UploadRequestContext, upload: Upload): Promise<Record<string, string>> {
+  async function finishUpload(ctx: UploadRequestContext, upload: Upload, claimed = false): Promise<Record<string, string>> {
     const path = join(directory, upload.id);
-    if (finishing.has(upload.id)) throw new ProtocolError('ERR_CONFLICT', 'this upload is already being finished');
-    finishing.add(upload.id);
+    if (!claimed) claimFinish(upload.id);
     try {
       const actor = actorOf(ctx);
       const intent = parseUploadIntent(upload.metadata);
@@ -323,6 +397,12 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     }
   }
 
+  /** Marks an upload as being finished; ERR_CONFLICT when it already is. */
+  function claimFinish(id: string): void {
+    if (finishing.has(id)) throw new ProtocolError('ERR_CONFLICT', 'this upload is already being finished');
+    finishing.add(id);
+  }
+
   function replayHeaders(ctx: UploadRequestContext, replay: { asset: { id: string }; version: string }): Record<string, string> {
     return {
       'Imagine-Asset': replay.asset.id,
@@ -352,13 +432,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
     }
     const hasBody = request.method === 'POST' || request.method === 'PATCH';
-    let body = hasBody ? (Readable.toWeb(request.raw) as unknown as ReadableStream<Uint8Array>) : null;
-    const offset = header(request, 'upload-offset');
-    if (body && request.method === 'PATCH' && offset !== undefined && /^\d{1,16}$/.test(offset)) {
-      // Hashed while tus writes it, so the last PATCH needs no second read of the file.
-      ctx.received = { offset: Number(offset), bytes: 0, hash: createHash('sha256') };
-      body = hashing(body, ctx.received);
-    }
+    const body = hasBody ? (Readable.toWeb(request.raw) as unknown as ReadableStream<Uint8Array>) : null;
     const webRequest = new Request(`${ctx.origin}${path}`, {
       method: request.method,
       headers,
@@ -401,6 +475,101 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       request.raw.removeAllListeners('data');
       request.raw.resume();
     }
+  }
+
+  /**
+   * PATCH, answered here rather than by tus: the body goes from the socket to the upload's file
+   * through node streams (tus's web-stream conversions cost more than the rest of a 200 MB
+   * PATCH), hashed on the way when it starts at 0. The tus semantics are kept: Tus-Resumable
+   * (412), Content-Type application/offset+octet-stream (415), Upload-Offset (400) equal to the
+   * upload's offset (409, the upload unchanged), no more than the upload's remaining bytes
+   * (413 before a byte is read when Content-Length says so; else the PATCH's bytes are dropped),
+   * the same locks as tus's HEAD/DELETE (a request that wants the upload stops this one: 409,
+   * what it received is kept), what a cut connection delivered is kept (resume from HEAD's
+   * offset), and the PATCH that brings the last byte finishes the upload (finishUpload).
+   */
+  async function receivePatch(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, ctx: UploadRequestContext): Promise<void> {
+    const id = request.params.id;
+    const path = `${API_PREFIX}/uploads/${encodeURIComponent(id)}`;
+    reply.hijack();
+    const headers = new Headers({ 'Tus-Resumable': TUS_RESUMABLE, 'Access-Control-Expose-Headers': EXPOSED });
+    let status = 204;
+    try {
+      const version = header(request, 'tus-resumable');
+      if (version !== TUS_RESUMABLE) {
+        headers.set('Tus-Version', TUS_RESUMABLE);
+        throw new ProtocolError('ERR_BAD_REQUEST', `Tus-Resumable: ${TUS_RESUMABLE} is required`, { status: 412 });
+      }
+      if (header(request, 'content-type') !== 'application/offset+octet-stream') {
+        throw new ProtocolError('ERR_UNSUPPORTED_MEDIA_TYPE', 'a PATCH body is Content-Type: application/offset+octet-stream');
+      }
+      const offsetHeader = header(request, 'upload-offset');
+      if (offsetHeader === undefined || !/^(0|[1-9]\d{0,15})$/.test(offsetHeader)) {
+        throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Offset (bytes) is required');
+      }
+      if (header(request, 'upload-length') !== undefined) {
+        throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length is given when the upload is created (no deferred length)');
+      }
+      const offset = Number(offsetHeader);
+      const lengthHeader = header(request, 'content-length');
+      const declared = lengthHeader === undefined ? undefined : Number(lengthHeader);
+
+      // The client going away while this waits for the lock stops the wait.
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      let stop: (() => void) | undefined;
+      let released = false;
+      const lock = locker.newLock(id);
+      try {
+        await lock.lock(gone.signal, () => {
+          released = true;
+          stop?.();
+        });
+      } catch {
+        throw new ProtocolError('ERR_CONFLICT', 'another request is using this upload; try again');
+      }
+      let upload: Upload;
+      let received: { written: number; ended: BodyEnd };
+      let complete = false;
+      try {
+        if (finishing.has(id)) throw new ProtocolError('ERR_CONFLICT', 'this upload is being finished');
+        upload = await store.getUpload(id).catch((error) => Promise.reject(tusError(error)));
+        if (upload.size === undefined) throw new ProtocolError('ERR_BAD_REQUEST', 'this upload has no length');
+        if (upload.offset !== offset) {
+          throw new ProtocolError('ERR_CONFLICT', `Upload-Offset ${offset} is not the upload's offset ${upload.offset}`, {
+            extensions: { offset: upload.offset },
+          });
+        }
+        const room = upload.size - offset;
+        if (declared !== undefined && declared > room) {
+          throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `${declared} bytes from offset ${offset} go past the upload's ${upload.size} bytes`);
+        }
+        ctx.received = offset === 0 ? { offset: 0, bytes: 0, hash: createHash('sha256') } : undefined;
+        if (released) throw new ProtocolError('ERR_CONFLICT', 'another request took over this upload; ask its offset again');
+        received = await appendBody(request.raw, join(directory, id), offset, room, ctx.received, (cancel) => (stop = cancel));
+        if (received.ended === 'overflow') {
+          await truncate(join(directory, id), offset); // none of this PATCH's bytes: the upload as it was
+          throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `the body goes past the upload's ${upload.size} bytes`);
+        }
+        upload.offset = offset + received.written;
+        complete = received.ended === 'complete' && upload.offset === upload.size;
+        if (complete) claimFinish(id);
+      } finally {
+        await lock.unlock().catch(() => {});
+      }
+      headers.set('Upload-Offset', String(upload.offset));
+      if (received.ended === 'cancelled') {
+        headers.set('Connection', 'close');
+        throw new ProtocolError('ERR_CONFLICT', 'another request took over this upload; ask its offset again');
+      }
+      if (received.ended === 'cut') return; // nobody to answer; what arrived is kept
+      if (complete) for (const [name, value] of Object.entries(await finishUpload(ctx, upload, true))) headers.set(name, value);
+    } catch (error) {
+      ctx.problem = normaliseError(error);
+      status = ctx.problem.status;
+      if (status >= 500) request.log.error({ err: ctx.problem.cause ?? ctx.problem }, 'upload failed');
+    }
+    await send(request, reply.raw, new Response(null, { status, headers }), ctx, path);
   }
 
   app.route({
@@ -477,7 +646,8 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
           throw new ProtocolError('ERR_CONFLICT', 'this upload is being finished');
         }
         const ctx = presentContext(request, config);
-        return dispatch(request, reply, { actor, origin: ctx.origin, apiBase: ctx.apiBase, uploadId: request.params.id });
+        const context = { actor, origin: ctx.origin, apiBase: ctx.apiBase, uploadId: request.params.id };
+        return method === 'PATCH' ? receivePatch(request, reply, context) : dispatch(request, reply, context);
       },
     });
 

@@ -1,0 +1,143 @@
+// The agent's tus client against a real library server (and a silent one): a whole upload, a
+// resumed one sending only the rest, a finished-but-unfinished one completed by an empty PATCH,
+// a refusal as its problem, the caller's abort and the idle timeout.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { ProtocolError } from '../../shared/errors.ts';
+import { startTestLibrary, type TestLibrary } from '../../test/helpers/test-library.ts';
+import { tusUpload } from './tus-client.ts';
+
+let library: TestLibrary;
+let dir: string;
+let file: Buffer;
+let path: string;
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+before(async () => {
+  library = await startTestLibrary({ name: 'tus-client', flags: { maxUploadBytes: 64 * 1024 * 1024 } });
+  dir = await mkdtemp(join(tmpdir(), 'imagine-tus-client-'));
+  file = await sharp({ create: { width: 1500, height: 1000, channels: 3, background: { r: 0, g: 0, b: 0 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    .jpeg({ quality: 95 })
+    .toBuffer();
+  path = join(dir, 'photo.jpg');
+  await writeFile(path, file);
+});
+
+after(async () => {
+  await library?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const endpoint = () => `${library.origin}/api/v1/uploads`;
+const options = (extra: Partial<Parameters<typeof tusUpload>[0]> = {}) => ({
+  fetch,
+  endpoint: endpoint(),
+  token: library.admin,
+  path,
+  size: file.length,
+  metadata: { filename: 'photo.jpg', sha256: sha256(file) },
+  ...extra,
+});
+
+async function createUpload(): Promise<string> {
+  const res = await fetch(endpoint(), {
+    method: 'POST',
+    headers: {
+      'tus-resumable': '1.0.0',
+      authorization: `Bearer ${library.admin}`,
+      'upload-length': String(file.length),
+      'upload-metadata': `filename ${Buffer.from('photo.jpg').toString('base64')},sha256 ${Buffer.from(sha256(file)).toString('base64')}`,
+    },
+  });
+  assert.equal(res.status, 201);
+  return String(res.headers.get('location'));
+}
+
+describe('tusUpload', () => {
+  test('uploads the whole file in one PATCH and answers the asset and version', async () => {
+    const progress: number[] = [];
+    let created: string | undefined;
+    const result = await tusUpload(options({ onProgress: (done) => progress.push(done), onCreated: (url) => void (created = url) }));
+    assert.equal(result.version, 'v1');
+    assert.equal(result.replayed, false);
+    assert.ok(created);
+    assert.equal(progress[0], 0);
+    assert.equal(progress.at(-1), file.length);
+    assert.equal(library.services.library.getAsset(result.assetId).versions[0]?.sha256, sha256(file));
+  });
+
+  test('resumes a known upload from the offset the server reports, sending only the rest', async () => {
+    const url = await createUpload();
+    const half = Math.floor(file.length / 2);
+    const first = await fetch(url, {
+      method: 'PATCH',
+      headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}`, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+      body: new Uint8Array(file.subarray(0, half)),
+    });
+    assert.equal(first.status, 204);
+    const progress: number[] = [];
+    const result = await tusUpload(options({ uploadUrl: url, onProgress: (done) => progress.push(done) }));
+    assert.equal(progress[0], half, 'started from the server offset');
+    assert.equal(library.services.library.getAsset(result.assetId).versions[0]?.sha256, sha256(file));
+  });
+
+  test('an upload whose bytes all arrived but that was never finished is finished by an empty PATCH', async () => {
+    const url = await createUpload();
+    writeFileSync(join(library.dataDir, 'uploads', url.slice(url.lastIndexOf('/') + 1)), file);
+    const result = await tusUpload(options({ uploadUrl: url }));
+    assert.equal(library.services.library.getAsset(result.assetId).versions[0]?.sha256, sha256(file));
+  });
+
+  test('a refusal of the last PATCH is thrown as its problem', async () => {
+    await assert.rejects(tusUpload(options({ metadata: { filename: 'photo.jpg', sha256: '0'.repeat(64) } })), (error) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.equal(error.code, 'ERR_DIGEST_MISMATCH');
+      return true;
+    });
+  });
+
+  test("the caller's abort stops the upload with the caller's reason", async () => {
+    const controller = new AbortController();
+    const reason = new ProtocolError('ERR_SERVICE_UNAVAILABLE', 'stopping');
+    const running = tusUpload(options({ signal: controller.signal, onCreated: () => controller.abort(reason) }));
+    await assert.rejects(running, (error) => error === reason);
+  });
+
+  describe('against a server that takes the body and never answers', () => {
+    let silent: Server;
+    let origin: string;
+    before(async () => {
+      silent = createServer((req, res) => {
+        if (req.method === 'POST') {
+          res.writeHead(201, { location: '/uploads/1', 'tus-resumable': '1.0.0' }).end();
+          return;
+        }
+        req.resume(); // takes every byte, answers nothing
+      });
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      origin = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    });
+    after(() => {
+      silent.closeAllConnections();
+      silent.close();
+    });
+
+    test('a PATCH without progress for idleTimeoutMs is cut: ERR_UPSTREAM_UNREACHABLE (retried later)', async () => {
+      const started = Date.now();
+      await assert.rejects(tusUpload(options({ endpoint: `${origin}/uploads`, idleTimeoutMs: 300 })), (error) => {
+        assert.ok(error instanceof ProtocolError);
+        assert.equal(error.code, 'ERR_UPSTREAM_UNREACHABLE');
+        return true;
+      });
+      assert.ok(Date.now() - started < 5000);
+    });
+  });
+});
