@@ -10,7 +10,8 @@
  *   // → [{ width: 6000, height: 4000 }, { width: 3000, height: 2000 }, …]
  */
 import sharp from 'sharp';
-import { MAX_INPUT_PIXELS } from '../library/probe.ts';
+import { ISOLATE_PIXELS, runImageJob, type ImageOp } from '../library/image-child.ts';
+import { applyOps, MAX_INPUT_PIXELS } from '../library/probe.ts';
 
 export interface PyramidOptions {
   /** Edge of the stored tiles, pixels. */
@@ -26,37 +27,53 @@ export interface Level {
   height: number;
 }
 
-/** Writes the pyramid of `source` to `target` (a new file). Rejects for undecodable sources. */
+/**
+ * Writes the pyramid of `source` to `target` (a new file). Rejects for undecodable sources.
+ * A file of more than ISOLATE_PIXELS is decoded in a child process (library/image-child.ts):
+ * a pyramid of a 268-megapixel TIFF takes ~130 MiB of libvips memory, which then stays with
+ * the process that made it.
+ */
 export async function buildPyramid(source: string | Buffer, target: string, options: PyramidOptions): Promise<void> {
-  const image = sharp(source, {
+  const inputOptions = {
     limitInputPixels: MAX_INPUT_PIXELS,
-    failOn: 'truncated',
+    failOn: 'truncated' as const,
     autoOrient: true,
     ...(options.raw ? { raw: options.raw } : {}),
-  });
+  };
+  const image = sharp(source, inputOptions);
   const meta = await image.metadata();
   const grey = meta.channels === 1 || (meta.channels === 2 && meta.hasAlpha) || meta.space === 'b-w' || meta.space === 'grey16';
   const alpha = meta.hasAlpha === true;
-  await image
-    .toColourspace(grey ? 'b-w' : 'srgb')
-    .tiff({
-      tile: true,
-      pyramid: true,
-      tileWidth: options.tileSize,
-      tileHeight: options.tileSize,
-      compression: alpha ? 'deflate' : 'jpeg',
-      quality: options.quality ?? 90,
-    })
-    .toFile(target);
+  const ops: ImageOp[] = [
+    ['toColourspace', grey ? 'b-w' : 'srgb'],
+    [
+      'tiff',
+      {
+        tile: true,
+        pyramid: true,
+        tileWidth: options.tileSize,
+        tileHeight: options.tileSize,
+        compression: alpha ? 'deflate' : 'jpeg',
+        quality: options.quality ?? 90,
+      },
+    ],
+  ];
+  if (typeof source === 'string' && meta.width * meta.height > ISOLATE_PIXELS) {
+    await runImageJob({ input: source, inputOptions, ops, output: target });
+    return;
+  }
+  await applyOps(image, ops).toFile(target);
 }
 
 /** The size of every level of a pyramid, largest first (page n = level n). */
 export async function readPyramidLevels(path: string): Promise<Level[]> {
-  const first = await sharp(path).metadata();
+  // The same pixel limit as the originals: sharp's default (16383 x 16383) is smaller, and a
+  // 16384-pixel-wide image's pyramid could not be read at all (every tile was a 415).
+  const first = await sharp(path, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
   const pages = first.pages ?? 1;
   const levels: Level[] = [];
   for (let page = 0; page < pages; page++) {
-    const meta = page === 0 ? first : await sharp(path, { page }).metadata();
+    const meta = page === 0 ? first : await sharp(path, { page, limitInputPixels: MAX_INPUT_PIXELS }).metadata();
     levels.push({ width: meta.width, height: meta.height });
   }
   return levels;

@@ -8,6 +8,7 @@
  *
  * Authorisation is the caller's: `resolveIdentifier` only finds the records.
  */
+import { rm } from 'node:fs/promises';
 import { ProtocolError } from '../../shared/errors.ts';
 import type { Library } from '../library/library.ts';
 import type { AssetRecord, VersionRecord } from '../library/records.ts';
@@ -181,6 +182,7 @@ export class ImageSources {
       if (pyramids.has(key)) return;
       const tmp = pyramids.tempPath('.tif');
       const path = origin.path;
+      // A build that fails (or a child process that dies) leaves no partial file behind.
       await limiter.run(async () => {
         if (!psd) return buildPyramid(path, tmp, { tileSize });
         const bytes = await readPsd(path);
@@ -195,6 +197,9 @@ export class ImageSources {
         }
         const { pixels, ...raw } = composite;
         return buildPyramid(pixels, tmp, { tileSize, raw });
+      }).catch(async (error: unknown) => {
+        await rm(tmp, { force: true });
+        throw error;
       });
       await pyramids.adopt(key, tmp);
     });

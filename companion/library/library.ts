@@ -17,12 +17,13 @@ import type { AssetMetadata } from '../../shared/schemas/asset.ts';
 import { loadMetadataProfile, type MetadataProfile } from '../metadata/profile.ts';
 import { readMetadata } from '../metadata/read.ts';
 import { writeMetadata, validateMetadataChange } from '../metadata/write.ts';
-import { extractXmpPacket } from '../metadata/xmp-packet.ts';
+import { extractXmpPacket, scanXmp } from '../metadata/xmp-packet.ts';
 import { BlobStore, type StoredBlob } from './blob-store.ts';
 import type { Catalog, CatalogTransaction } from './catalog.ts';
 import { newId, versionId } from './ids.ts';
 import { findIdempotent, rememberIdempotent, type IdempotencyScope } from './idempotency.ts';
-import { canRender, probeImage, writeThumbnail, type ImageProbe } from './probe.ts';
+import { ImageChildError } from './image-child.ts';
+import { canRender, probeImage, thumbnailInChild, writeThumbnail, type ImageProbe } from './probe.ts';
 import {
   currentVersion,
   type AssetRecord,
@@ -207,9 +208,13 @@ export class Library {
       // they run side by side, and each is waited for (settled) before the temp files go.
       const thumbWarnings: string[] = [];
       if (canRender(probe)) thumbTmp = this.blobs.tempPath('.jpg');
+      // One read of the file's metadata segments serves both the hazard check before exiftool
+      // and the packet extraction (a JPEG is read up to its image data only).
+      const xmpScan = scanXmp(tmpPath);
+      xmpScan.catch(() => undefined); // each user reports a failure its own way
       const [read, xmpPart, thumbPart, synced] = await Promise.allSettled([
-        this.metadataProfile().then((profile) => readMetadata(tmpPath, { profile })),
-        extractXmpPacket(tmpPath).then(async (packet) => ({
+        this.metadataProfile().then((profile) => readMetadata(tmpPath, { profile, xmpScan })),
+        extractXmpPacket(tmpPath, { scan: xmpScan }).then(async (packet) => ({
           warnings: packet.warnings,
           xmp: packet.packet ? await this.blobs.put(Readable.from([packet.packet])) : undefined,
         })),
@@ -233,14 +238,17 @@ export class Library {
    * The thumbnail of a received file. Pixels that cannot be decoded (a truncated or corrupt
    * file whose header was readable) refuse the file: an asset nothing can show is worse than
    * none. A Photoshop file whose composite cannot be read, or a failure to write the
-   * thumbnail itself, only costs the thumbnail (a warning).
+   * thumbnail itself, only costs the thumbnail (a warning). Big images are decoded in a child
+   * process (image-child.ts): one that dies or runs out of time refuses the file like pixels
+   * that cannot be decoded; one that cannot be started only costs the thumbnail.
    */
   async #makeThumbnail(source: string, target: string, probe: ImageProbe, warnings: string[]): Promise<StoredBlob | undefined> {
     try {
-      await writeThumbnail(source, target, probe.mediaType);
+      await writeThumbnail(source, target, probe.mediaType, { inChild: thumbnailInChild(probe) });
     } catch (error) {
       const message = (error as Error).message;
-      if (probe.decodable && !isOutputFailure(message, target)) {
+      const childFailed = error instanceof ImageChildError && error.kind === 'spawn';
+      if (probe.decodable && !childFailed && !isOutputFailure(message, target)) {
         throw new ProtocolError('ERR_NOT_AN_IMAGE', `the image data cannot be decoded: ${message.split('\n')[0]}`);
       }
       warnings.push(`thumbnail could not be made: ${message}`);

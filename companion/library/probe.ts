@@ -8,6 +8,7 @@ import sharp, { type Sharp } from 'sharp';
 import { ProtocolError } from '../../shared/errors.ts';
 import { getExiftool } from '../metadata/exiftool.ts';
 import { decodePsdComposite, PSD_MEDIA_TYPES, psdPreview, readPsd } from '../iiif/psd.ts';
+import { ISOLATE_PIXELS, runImageJob, type ImageOp } from './image-child.ts';
 
 /** Decompression-bomb guard: 300 megapixels. */
 export const MAX_INPUT_PIXELS = 300_000_000;
@@ -91,12 +92,41 @@ export function canRender(probe: ImageProbe): boolean {
   return probe.decodable || PSD_MEDIA_TYPES.has(probe.mediaType);
 }
 
-/** Writes a JPEG thumbnail (longest side THUMBNAIL_SIZE, EXIF orientation applied, sRGB). */
-export async function writeThumbnail(source: string, target: string, mediaType = ''): Promise<void> {
-  await (await pixelSource(source, mediaType))
-    .rotate()
-    .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
-    .toColourspace('srgb')
-    .jpeg({ quality: 80, mozjpeg: false })
-    .toFile(target);
+/** The thumbnail pipeline: longest side THUMBNAIL_SIZE, EXIF orientation applied, sRGB JPEG. */
+const THUMBNAIL_OPS: ImageOp[] = [
+  ['rotate'],
+  ['resize', THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true }],
+  ['toColourspace', 'srgb'],
+  ['jpeg', { quality: 80, mozjpeg: false }],
+];
+
+/** Applies pipeline steps (as image-child.ts describes them) to an in-process image. */
+export function applyOps(image: Sharp, ops: readonly ImageOp[]): Sharp {
+  let out = image;
+  for (const [method, ...args] of ops) out = (out[method as keyof Sharp] as (...a: unknown[]) => Sharp).apply(out, args);
+  return out;
+}
+
+/**
+ * Whether a thumbnail is made in a child process (image-child.ts): images libvips decodes
+ * whole, above ISOLATE_PIXELS. JPEGs shrink on load (a 96-megapixel one costs ~8 MiB here),
+ * Photoshop composites are decoded by our own code: both stay in-process.
+ */
+export function thumbnailInChild(probe: Pick<ImageProbe, 'mediaType' | 'width' | 'height' | 'decodable'>): boolean {
+  if (!probe.decodable || probe.mediaType === 'image/jpeg' || !probe.width || !probe.height) return false;
+  return probe.width * probe.height > ISOLATE_PIXELS;
+}
+
+/**
+ * Writes a JPEG thumbnail (longest side THUMBNAIL_SIZE, EXIF orientation applied, sRGB); in a
+ * child process when `inChild` (see thumbnailInChild). Rejects with sharp's message when the
+ * pixels cannot be decoded or the target cannot be written, with an ImageChildError when the
+ * child could not finish.
+ */
+export async function writeThumbnail(source: string, target: string, mediaType = '', options: { inChild?: boolean } = {}): Promise<void> {
+  if (options.inChild && !PSD_MEDIA_TYPES.has(mediaType)) {
+    await runImageJob({ input: source, inputOptions: { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' }, ops: THUMBNAIL_OPS, output: target });
+    return;
+  }
+  await applyOps(await pixelSource(source, mediaType), THUMBNAIL_OPS).toFile(target);
 }

@@ -13,10 +13,12 @@ import type { AssetMetadata } from '../../shared/schemas/asset.ts';
 import { groupsOf, readGroupedTags, tagName, type GroupedTags } from './exiftool.ts';
 import { iptcDigestState, isBlank, reconcile, type Candidate, type IptcDigestState, type MetadataSource } from './mwg.ts';
 import { CORE_PROFILE, fieldTags, type MetadataProfile, type ProfileField } from './profile.ts';
-import { findXmpHazards } from './xmp-packet.ts';
+import { findXmpHazards, type XmpScan } from './xmp-packet.ts';
 
 export interface ReadMetadataOptions {
   profile?: MetadataProfile;
+  /** The file's `scanXmp` (xmp-packet.ts), when the caller has read it already for its packet. */
+  xmpScan?: Promise<XmpScan>;
 }
 
 export interface IimState {
@@ -242,7 +244,7 @@ export async function readMetadata(path: string, options: ReadMetadataOptions = 
     unreadable: why,
   });
   try {
-    const { hazards, jpeg } = await findXmpHazards(path);
+    const { hazards, jpeg } = await findXmpHazards(path, options.xmpScan);
     if (hazards.length) return empty(hazards.join('; '));
     // -fast2 skips maker notes and trailers: safe for JPEG only (GIF keeps XMP after the pixels).
     const read = await readGroupedTags(path, [...(jpeg ? ['-fast2'] : []), '-use', 'MWG', ...readArguments(profile)]);

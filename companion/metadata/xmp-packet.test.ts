@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fixture, makeJpeg, scratch, writeXmpBlock, xmpPacket } from '../../test/helpers/metadata.ts';
 import { endExiftool, runExiftool } from './exiftool.ts';
 import { parseXmpDocument, xmpProperties } from './xmp-merge.ts';
-import { checkXmpPacket, decodeXmpText, extractXmpPacket, findXmpHazards, nestingDepth, readJpegXmp } from './xmp-packet.ts';
+import { checkXmpPacket, decodeXmpText, extractXmpPacket, findXmpHazards, nestingDepth, readJpegXmp, scanXmp } from './xmp-packet.ts';
 
 let tmp: Awaited<ReturnType<typeof scratch>>;
 before(async () => {
@@ -101,5 +101,58 @@ describe('checks', () => {
     assert.equal((await findXmpHazards(tiff)).hazards.length, 1);
     assert.deepEqual(await findXmpHazards(fixture('ExtendedXMP.jpg')), { hazards: [], jpeg: true });
     assert.deepEqual(await findXmpHazards(fixture('PNG.png')), { hazards: [], jpeg: false });
+  });
+
+  const deepPacket = () => xmpPacket(`${'<dc:n rdf:parseType="Resource">'.repeat(300)}x${'</dc:n>'.repeat(300)}`);
+
+  test('other files are scanned in pieces: a packet across a 1 MiB boundary, one in the tail of a big file', async () => {
+    const deep = Buffer.from(deepPacket());
+    const across = tmp.path('across.bin');
+    const head = Buffer.alloc(1024 * 1024 - 100, 0x20);
+    await writeFile(across, Buffer.concat([head, deep, Buffer.alloc(1000, 0x20)]));
+    assert.match((await findXmpHazards(across)).hazards.join(), /nests 30\d levels/);
+    // The opening tag itself split by the boundary.
+    const split = tmp.path('split.bin');
+    await writeFile(split, Buffer.concat([Buffer.alloc(1024 * 1024 - 4, 0x20), deep.subarray(deep.indexOf('<x:xmpmeta'))]));
+    assert.equal((await findXmpHazards(split)).hazards.length, 1);
+    // Beyond the first 16 MiB: found in the last 16 MiB; in between: not scanned (as before).
+    const tail = tmp.path('tail.bin');
+    await writeFile(tail, Buffer.concat([Buffer.alloc(40 * 1024 * 1024, 0x20), deep]));
+    assert.equal((await findXmpHazards(tail)).hazards.length, 1);
+    const middle = tmp.path('middle.bin');
+    await writeFile(middle, Buffer.concat([Buffer.alloc(20 * 1024 * 1024, 0x20), deep, Buffer.alloc(20 * 1024 * 1024, 0x20)]));
+    assert.equal((await findXmpHazards(middle)).hazards.length, 0);
+    // A packet that never ends runs to the end of its region.
+    const open = tmp.path('open.bin');
+    await writeFile(open, deep.subarray(0, deep.indexOf('</x:xmpmeta>')));
+    assert.equal((await findXmpHazards(open)).hazards.length, 1);
+  });
+
+  test('a JPEG is read up to its image data: segments beyond the first read are followed, the pixels are not scanned', async () => {
+    const base = await readFile(await makeJpeg(tmp.path('plain.jpg')));
+    // Five 60 KiB APP2 segments push the XMP segment past the first 64 KiB read.
+    const filler = Buffer.alloc(60 * 1024, 0x41);
+    const app2 = Buffer.concat([Buffer.from([0xff, 0xe2]), Buffer.from([(filler.length + 2) >> 8, (filler.length + 2) & 0xff]), filler]);
+    const xmp = Buffer.concat([Buffer.from('http://ns.adobe.com/xap/1.0/\0', 'latin1'), Buffer.from(deepPacket())]);
+    const app1 = Buffer.concat([Buffer.from([0xff, 0xe1]), Buffer.from([(xmp.length + 2) >> 8, (xmp.length + 2) & 0xff]), xmp]);
+    const far = tmp.path('far.jpg');
+    await writeFile(far, Buffer.concat([base.subarray(0, 2), app2, app2, app2, app2, app2, app1, base.subarray(2)]));
+    const scan = await scanXmp(far);
+    assert.ok(scan.jpeg?.standard);
+    assert.match((await findXmpHazards(far, Promise.resolve(scan))).hazards.join(), /nests 30\d levels/);
+    assert.match((await extractXmpPacket(far, { scan: Promise.resolve(scan) })).packet!.toString('utf8'), /dc:n/);
+    // Packet-like bytes after the start of scan (in the pixels) are not XMP.
+    const after = tmp.path('after.jpg');
+    await writeFile(after, Buffer.concat([base, Buffer.from(deepPacket())]));
+    assert.deepEqual(await findXmpHazards(after), { hazards: [], jpeg: true });
+    assert.deepEqual(await extractXmpPacket(after), { warnings: [] });
+  });
+
+  test('scanXmp of a file that cannot be read rejects; its users report it their own way', async () => {
+    const scan = scanXmp(tmp.path('nothing.jpg'));
+    scan.catch(() => undefined);
+    await assert.rejects(findXmpHazards(tmp.path('nothing.jpg'), scan));
+    const extracted = await extractXmpPacket(tmp.path('nothing.jpg'), { scan });
+    assert.match(extracted.warnings.join(), /could not be read/);
   });
 });

@@ -11,8 +11,12 @@
  * `findXmpHazards` looks for packets that would make exiftool itself misbehave (it takes
  * quadratic time on deeply nested XMP: 2,000 levels cost it ~7 s) before the file is handed
  * to exiftool; it scans JPEG segments, or the head and tail of other files for packets.
+ *
+ * A JPEG is read only up to its image data (the first SOS marker: its metadata segments, often
+ * a few KiB), other files in 1 MiB pieces. `scanXmp` does that reading once, so the two callers
+ * of one new file (library.ts: the metadata read and the packet extraction) share it.
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { readGroupedTags, pickTag } from './exiftool.ts';
 import { childElements, parseXml, serializeXml, XmlError, type XmlElement } from './xmp-xml.ts';
 
@@ -164,28 +168,150 @@ function jpegPacket(jpeg: JpegXmp, warnings: string[]): Buffer | undefined {
   }
 }
 
-async function readHead(path: string, bytes: number): Promise<Buffer> {
+/** What `scanXmp` read of a file: enough to find its XMP, shared by the functions below. */
+export interface XmpScan {
+  size: number;
+  /** The XMP segments of a JPEG (its segments up to the image data); undefined for other files. */
+  jpeg?: JpegXmp;
+  /** The first bytes of the file (at most 512), to recognise an XMP sidecar. */
+  start: Buffer;
+}
+
+/** Reads of a JPEG's segments start with this much and grow as its segments need. */
+const JPEG_FIRST_READ = 64 * 1024;
+/** Piece size of the packet scan of other files. */
+const SCAN_CHUNK = 1024 * 1024;
+
+type Handle = Awaited<ReturnType<typeof open>>;
+
+/**
+ * The bytes of a JPEG up to its first SOS (or EOI, or SCAN_BYTES, whichever comes first), read
+ * as its segment lengths ask; undefined when the file is not a JPEG.
+ */
+async function readJpegSegments(handle: Handle, size: number): Promise<Buffer | undefined> {
+  const limit = Math.min(size, SCAN_BYTES);
+  let buffer = Buffer.allocUnsafe(Math.min(limit, JPEG_FIRST_READ));
+  let have = 0;
+  const ensure = async (wanted: number): Promise<void> => {
+    const target = Math.min(wanted, limit);
+    if (target <= have) return;
+    if (target > buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.min(limit, Math.max(target, buffer.length * 2)));
+      buffer.copy(bigger, 0, 0, have);
+      buffer = bigger;
+    }
+    while (have < target) {
+      const { bytesRead } = await handle.read(buffer, have, buffer.length - have, have);
+      if (bytesRead === 0) break;
+      have += bytesRead;
+    }
+  };
+  await ensure(4);
+  if (have < 4 || buffer[0] !== 0xff || buffer[1] !== 0xd8) return undefined;
+  let pos = 2;
+  while (pos < limit) {
+    await ensure(pos + 4);
+    if (pos + 4 > have || buffer[pos] !== 0xff) break;
+    const marker = buffer[pos + 1]!;
+    if (marker === 0xff) {
+      pos++;
+      continue;
+    }
+    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+      pos += 2;
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) break;
+    pos += 2 + buffer.readUInt16BE(pos + 2);
+    await ensure(pos);
+  }
+  return buffer.subarray(0, have);
+}
+
+/**
+ * Reads what finding a file's XMP needs (see the module comment): a JPEG's segments up to its
+ * image data, else the first bytes. Rejects when the file cannot be read.
+ */
+export async function scanXmp(path: string): Promise<XmpScan> {
   const handle = await open(path, 'r');
   try {
-    const buffer = Buffer.alloc(bytes);
-    const { bytesRead } = await handle.read(buffer, 0, bytes, 0);
-    return buffer.subarray(0, bytesRead);
+    const { size } = await handle.stat();
+    const segments = await readJpegSegments(handle, size);
+    if (segments) return { size, jpeg: readJpegXmp(segments), start: Buffer.from(segments.subarray(0, 512)) };
+    const start = Buffer.alloc(Math.min(size, 512));
+    const { bytesRead } = await handle.read(start, 0, start.length, 0);
+    return { size, start: start.subarray(0, bytesRead) };
   } finally {
     await handle.close();
   }
 }
 
-/** Takes the XMP packet out of a file (see the module comment). Problems are warnings. */
-export async function extractXmpPacket(path: string): Promise<XmpPacketResult> {
+const PACKET_OPEN = Buffer.from('<x:xmpmeta', 'latin1');
+const PACKET_CLOSE = Buffer.from('</x:xmpmeta>', 'latin1');
+
+/**
+ * UTF-8 packets in bytes `from`..`to` of a file (the XMP specification's packet scanning), read
+ * in SCAN_CHUNK pieces: a packet runs from `<x:xmpmeta` to `</x:xmpmeta>`, or to `to` when it
+ * does not end there. Only the piece being read and a packet being collected are in memory.
+ */
+async function packetsInRange(handle: Handle, from: number, to: number): Promise<string[]> {
+  const out: string[] = [];
+  let packet: Buffer[] | undefined;
+  let carried = Buffer.alloc(0);
+  // One buffer for every piece (a new one per MiB left up to 32 MiB for the garbage collector
+  // while a 1 GiB upload was prepared); what must outlive a piece is copied out of it.
+  const piece = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, to - from));
+  for (let at = from; at < to; ) {
+    const { bytesRead } = await handle.read(piece, 0, Math.min(piece.length, to - at), at);
+    if (bytesRead === 0) break;
+    at += bytesRead;
+    const data = carried.length ? Buffer.concat([carried, piece.subarray(0, bytesRead)]) : piece.subarray(0, bytesRead);
+    carried = Buffer.alloc(0);
+    let pos = 0;
+    for (;;) {
+      if (packet) {
+        const close = data.indexOf(PACKET_CLOSE, pos);
+        if (close === -1) {
+          // Keep the last bytes back: an end tag may start in them.
+          const cut = Math.max(pos, data.length - (PACKET_CLOSE.length - 1));
+          packet.push(Buffer.from(data.subarray(pos, cut)));
+          carried = Buffer.from(data.subarray(cut));
+          break;
+        }
+        packet.push(data.subarray(pos, close + PACKET_CLOSE.length));
+        out.push(Buffer.concat(packet).toString('utf8'));
+        packet = undefined;
+        pos = close + PACKET_CLOSE.length;
+      } else {
+        const openAt = data.indexOf(PACKET_OPEN, pos);
+        if (openAt === -1) {
+          carried = Buffer.from(data.subarray(Math.max(pos, data.length - (PACKET_OPEN.length - 1))));
+          break;
+        }
+        packet = [];
+        pos = openAt;
+      }
+    }
+  }
+  if (packet) {
+    packet.push(carried);
+    out.push(Buffer.concat(packet).toString('utf8'));
+  }
+  return out;
+}
+
+/**
+ * Takes the XMP packet out of a file (see the module comment). Problems are warnings. `scan`:
+ * the file's `scanXmp`, when the caller has it already.
+ */
+export async function extractXmpPacket(path: string, options: { scan?: Promise<XmpScan> } = {}): Promise<XmpPacketResult> {
   const warnings: string[] = [];
   try {
-    const size = (await stat(path)).size;
-    const head = await readHead(path, Math.min(size, SCAN_BYTES));
-    const jpeg = readJpegXmp(head);
+    const { size, jpeg, start } = await (options.scan ?? scanXmp(path));
     let packet: Buffer | undefined;
     if (jpeg) {
       packet = jpegPacket(jpeg, warnings);
-    } else if (/^\s*(<\?xpacket|<x:xmpmeta|<rdf:RDF)/.test(head.subarray(0, 512).toString('utf8').replace(/^\ufeff/, ''))) {
+    } else if (/^\s*(<\?xpacket|<x:xmpmeta|<rdf:RDF)/.test(start.toString('utf8').replace(/^\ufeff/, ''))) {
       if (size > MAX_XMP_PACKET_BYTES) {
         warnings.push(`XMP packet of ${size} bytes is larger than ${MAX_XMP_PACKET_BYTES}: not stored`);
         return { warnings };
@@ -233,12 +359,12 @@ export function checkXmpPacket(text: string): string | undefined {
 /**
  * Problems that make it unsafe to give the file to exiftool at all (today: XMP nested deeper
  * than `MAX_XMP_DEPTH`, which exiftool takes quadratic time over), and whether the file is a
- * JPEG (read.ts reads JPEG with `-fast2`).
+ * JPEG (read.ts reads JPEG with `-fast2`). A JPEG's segments are checked; other files are
+ * scanned for packets in their first and last SCAN_BYTES. `scan`: the file's `scanXmp`, when
+ * the caller has it already.
  */
-export async function findXmpHazards(path: string): Promise<{ hazards: string[]; jpeg: boolean }> {
-  const size = (await stat(path)).size;
-  const head = await readHead(path, Math.min(size, SCAN_BYTES));
-  const jpeg = readJpegXmp(head);
+export async function findXmpHazards(path: string, scan?: Promise<XmpScan>): Promise<{ hazards: string[]; jpeg: boolean }> {
+  const { size, jpeg } = await (scan ?? scanXmp(path));
   const texts: string[] = [];
   if (jpeg) {
     if (jpeg.standard) texts.push(decodeXmpText(jpeg.standard));
@@ -247,18 +373,13 @@ export async function findXmpHazards(path: string): Promise<{ hazards: string[];
       if (ext) texts.push(decodeXmpText(ext));
     }
   } else {
-    const regions = [head];
-    if (size > SCAN_BYTES) {
-      const handle = await open(path, 'r');
-      try {
-        const tail = Buffer.alloc(Math.min(SCAN_BYTES, size - SCAN_BYTES));
-        await handle.read(tail, 0, tail.length, size - tail.length);
-        regions.push(tail);
-      } finally {
-        await handle.close();
-      }
+    const handle = await open(path, 'r');
+    try {
+      texts.push(...(await packetsInRange(handle, 0, Math.min(size, SCAN_BYTES))));
+      if (size > SCAN_BYTES) texts.push(...(await packetsInRange(handle, size - Math.min(SCAN_BYTES, size - SCAN_BYTES), size)));
+    } finally {
+      await handle.close();
     }
-    for (const region of regions) texts.push(...packetsIn(region));
   }
   const hazards: string[] = [];
   for (const text of texts) {
@@ -266,21 +387,6 @@ export async function findXmpHazards(path: string): Promise<{ hazards: string[];
     if (depth > MAX_XMP_DEPTH) hazards.push(`XMP nests ${depth} levels deep (at most ${MAX_XMP_DEPTH} are read)`);
   }
   return { hazards, jpeg: jpeg !== undefined };
-}
-
-/** UTF-8 packets found by scanning bytes (the XMP specification's packet scanning). */
-function packetsIn(region: Buffer): string[] {
-  const out: string[] = [];
-  let from = 0;
-  for (;;) {
-    const start = region.indexOf('<x:xmpmeta', from, 'latin1');
-    if (start === -1) break;
-    const endTag = region.indexOf('</x:xmpmeta>', start, 'latin1');
-    const end = endTag === -1 ? region.length : endTag + 12;
-    out.push(region.subarray(start, end).toString('utf8'));
-    from = end;
-  }
-  return out;
 }
 
 /** Deepest element nesting of XML text, counted without parsing it. */
