@@ -1,6 +1,7 @@
 /**
  * Ingest: adds the image files of folders and paths to the library, in parallel within the
- * machine's cores. Exact duplicates (by sha256) are skipped; a file that cannot be read is
+ * machine's cores (one file more than cores: while one file is copied, hashed or flushed to
+ * disk, the others keep the cores decoding). Exact duplicates (by sha256) are skipped; a file that cannot be read is
  * reported and skipped, and the run goes on. The source files are never modified.
  */
 import { availableParallelism } from 'node:os';
@@ -8,6 +9,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { isProtocolError } from '../../shared/errors.ts';
 import type { Library } from './library.ts';
+
+/** Files ingested at once by default: one more than the machine's cores. */
+export const DEFAULT_INGEST_CONCURRENCY = availableParallelism() + 1;
 
 export interface IngestOptions {
   collection?: string;
@@ -91,7 +95,7 @@ export async function ingestFiles(library: Library, files: string[], options: In
       options.onProgress?.({ done, total: files.length, last: result });
     }
   };
-  const concurrency = Math.max(1, options.concurrency ?? availableParallelism());
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_INGEST_CONCURRENCY);
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
   return {
     created: results.filter((r) => r.status === 'created').length,

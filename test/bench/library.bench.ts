@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { endExiftool } from '../../companion/metadata/exiftool.ts';
 import { openLibraryServices } from '../../companion/library/services.ts';
-import { ingestFiles } from '../../companion/library/ingest.ts';
+import { DEFAULT_INGEST_CONCURRENCY, ingestFiles } from '../../companion/library/ingest.ts';
 import { openCatalog } from '../../companion/library/catalog.ts';
 import { Library } from '../../companion/library/library.ts';
 import { BlobStore } from '../../companion/library/blob-store.ts';
@@ -64,7 +64,8 @@ async function benchIngest() {
       .toFile(join(dir, `photo-${i}.jpg`));
   }
   const files = Array.from({ length: count }, (_, i) => join(dir, `photo-${i}.jpg`));
-  const concurrency = availableParallelism();
+  // The ingest's own default (cores + 1), for both: each at the concurrency the product uses.
+  const concurrency = DEFAULT_INGEST_CONCURRENCY;
 
   // Baseline: sharp alone, decode + thumbnail, same concurrency.
   const thumbs = join(work, 'thumbs');
