@@ -2,7 +2,9 @@
  * `npm run bench:agent`: save-back of a big file through the agent against the raw upload of
  * the same bytes, on this machine, both to a real library server on loopback.
  *
- *  1. raw upload: `POST {api}/assets/{id}/versions` of a ~200 MB file (streamed, If-Match);
+ *  1. raw upload: `POST {api}/assets/{id}/versions` of a ~200 MB file (If-Match), streamed by
+ *     node:http straight from the file (as `curl -T` would: the cheapest client, so the
+ *     baseline is not slowed by fetch's web streams);
  *  2. save-back: the same size pushed through the agent (`POST /agent/v1/checkouts/{id}/push`
  *     until the queue item is done): spool copy, metadata preservation, policy, sha256, tus
  *     upload, server verification — target within 1.3x of (1).
@@ -28,6 +30,7 @@ import { openAgentServices } from '../../companion/agent/services.ts';
 import { endExiftool } from '../../companion/metadata/exiftool.ts';
 import { startTestLibrary } from '../helpers/test-library.ts';
 import { writeBenchSection } from './bench-doc.ts';
+import { postFile } from './post-file.ts';
 
 const megabytes = Number(process.env.BENCH_MB ?? 200);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -87,15 +90,9 @@ try {
     await bigTiff(raw, 2 + round);
     rawRuns.push(
       await timed(async () => {
-        const res = await fetch(`${api}/assets/${asset.id}/versions`, {
-          method: 'POST',
-          headers: { ...auth, 'content-type': 'image/tiff', 'if-match': current },
-          body: Readable.toWeb(createReadStream(raw)) as never,
-          duplex: 'half',
-        } as RequestInit);
-        if (res.status !== 201) throw new Error(`raw push answered ${res.status}`);
-        current = res.headers.get('etag') ?? current;
-        await res.arrayBuffer();
+        const { status, etag } = await postFile(`${api}/assets/${asset.id}/versions`, raw, { ...auth, 'content-type': 'image/tiff', 'if-match': current });
+        if (status !== 201) throw new Error(`raw push answered ${status}`);
+        current = etag ?? current;
       }),
     );
     await rm(raw, { force: true });

@@ -16,7 +16,7 @@
  * Options: BENCH_SKIP=upload,ingest,... to skip sections; BENCH_INGEST_FILES (default 12).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import { BlobStore } from '../../companion/library/blob-store.ts';
 import { CATALOG_FILE } from '../../companion/library/catalog.ts';
 import { generateAssets } from './synthetic-assets.ts';
 import { writeBenchSection } from './bench-doc.ts';
+import { postFile } from './post-file.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
@@ -199,21 +200,16 @@ async function benchUploadDownload() {
       rssPeak = Math.max(rssPeak, rssOf(child.pid!));
     }, 50);
     const t0 = performance.now();
-    const response = await fetch(`${url}/api/v1/assets`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'image/tiff',
-        'content-length': String(size),
-        'imagine-filename': 'big.tif',
-      },
-      body: createReadStream(file, { highWaterMark: MiB }) as unknown as BodyInit,
-      duplex: 'half',
-    } as RequestInit);
-    const asset = (await response.json()) as { id: string };
+    // Sent as `curl -T` would (node:http, piped from disk): the client must not be the limit.
+    const response = await postFile(`${url}/api/v1/assets`, file, {
+      authorization: `Bearer ${token}`,
+      'content-type': 'image/tiff',
+      'imagine-filename': 'big.tif',
+    });
+    const asset = JSON.parse(response.body) as { id: string };
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(sampler);
-    if (response.status !== 201) throw new Error(`upload answered ${response.status}: ${JSON.stringify(asset)}`);
+    if (response.status !== 201) throw new Error(`upload answered ${response.status}: ${response.body}`);
     const rate = size / 1e6 / seconds;
     const growth = (rssPeak - rssBefore) / MiB;
     record('upload', '1 GiB raw POST on loopback (incl. hashing, fsync, probe, thumbnail)', `${rate.toFixed(0)} MB/s`, '>= 150 MB/s', rate >= 150);
