@@ -281,17 +281,24 @@ async function benchCatalogLoad() {
   });
   const line = out.stdout.split('\n').find((l) => l.startsWith('BENCH '));
   if (!line) throw new Error(`search bench printed no result:\n${out.stdout}\n${out.stderr}`);
-  const bench = (JSON.parse(line.slice(6)) as { search: { p50: number; p95: number; p99: number; cpuP95: number } }).search;
+  const parsed = JSON.parse(line.slice(6)) as { search: { p50: number; p95: number; p99: number; cpuP95: number }; searchWarm: { p95: number; cpuP95: number } };
+  const bench = parsed.search;
   record('search', `p50 / p99 over varied searches at 100,000 assets`, `${bench.p50} / ${bench.p99} ms`);
   record('search', `p95 at 100,000 assets`, `${bench.p95} ms`, '<= 15 ms', bench.p95 <= 15);
   // Wall time includes waiting for a core when other work shares the machine; CPU time does not.
   record('search', `p95 of the CPU time per search (what other load does not inflate)`, `${bench.cpuP95} ms`);
+  record('search', `p95 of the same searches once the server has warmed its common terms (CPU p95)`, `${parsed.searchWarm.p95} ms (${parsed.searchWarm.cpuP95} ms)`);
 }
 
 try {
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, node ${process.version}`);
+  // Each section starts with the disk flushed: the upload section leaves gigabytes of dirty pages
+  // (the file, its pyramid, its tiles) whose writeback would otherwise run under the next one.
+  const settle = () => spawnSync('sync');
   if (!skip.has('ingest')) await benchIngest();
+  settle();
   if (!skip.has('upload')) await benchUploadDownload();
+  settle();
   if (!skip.has('catalog')) await benchCatalogLoad();
 } finally {
   await endExiftool();
