@@ -327,15 +327,20 @@ describe('a mirror of a peer collection', { timeout: 300_000 }, () => {
     assert.equal(stale.status, 401);
     // A genuine hint counts once: its webhook-id sent again is a duplicate.
     const genuine = signWebhook({ id: 'msg_replayed', timestamp: nowSeconds(), body, secret });
+    const answers: unknown[] = [];
     for (let i = 0; i < 2; i++) {
       const sent = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...genuine }, body });
       assert.equal(sent.status, 200);
+      answers.push(await sent.json());
     }
+    assert.deepEqual(answers, [{ received: true }, { received: true, duplicate: true }], 'the genuine hint once, the replay acknowledged as a duplicate');
     const unknown = await fetch(`${a.origin}/api/v1/federation/mirrors/m_nosuchmirror/hook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     assert.equal(((await unknown.json()) as { code: string }).code, 'ERR_COLLECTION_MIRROR_NOT_FOUND');
     const after = await status(mirrorId);
     assert.equal(after.counters.hintsRefused, before.counters.hintsRefused + 2);
-    assert.equal(after.counters.hints, before.counters.hints + 1, 'the genuine hint once, the replay not');
+    // At least the genuine hint; the peer's own hints (from the changes of earlier tests) may
+    // arrive meanwhile, so the count is not exact.
+    assert.ok(after.counters.hints >= before.counters.hints + 1, 'the genuine hint counted');
     assert.ok(a.logs.some((l) => l.msg === 'collection mirror: webhook hint refused' && l.code === 'ERR_WEBHOOK_SIGNATURE_INVALID'));
     // A peer may not subscribe someone else's URL, and an unsigned subscription is refused.
     const unsigned = await fetch(`${b.origin}/api/v1/federation/subscriptions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

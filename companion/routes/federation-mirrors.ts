@@ -195,7 +195,12 @@ export async function federationMirrorRoutes(
           summary: "The peer's webhook hints for a mirror (Standard Webhooks); they only trigger a read of its feed",
           params: IdParams,
           response: {
-            200: Type.Object({ challenge: Type.Optional(Type.String()), received: Type.Optional(Type.Boolean()) }),
+            200: Type.Object({
+              challenge: Type.Optional(Type.String()),
+              received: Type.Optional(Type.Boolean()),
+              /** The webhook-id was seen before: the hint is acknowledged and ignored. */
+              duplicate: Type.Optional(Type.Boolean()),
+            }),
             ...problemResponses(400, 401, 404),
           },
         },
@@ -204,7 +209,7 @@ export async function federationMirrorRoutes(
         try {
           const result = mirrors.receiveHint(request.params.id, request.headers, rawBody(request));
           if (result.challenge !== undefined) return { challenge: result.challenge };
-          return { received: true };
+          return result.duplicate ? { received: true, duplicate: true } : { received: true };
         } catch (error) {
           request.log.warn(
             { mirror: request.params.id, code: (error as ProtocolError).code, detail: (error as Error).message, webhookId: request.headers['webhook-id'] },
