@@ -8,18 +8,20 @@
  * 2. Metadata preservation runs against the pristine base, reading the edited file while the
  *    copy is made and writing into the copy: what the editor dropped comes back, DocumentID
  *    survives, xmpMM:DerivedFrom names the base version.
- * 3. The studio's workflow policy is checked on the result (ERR_POLICY_VIOLATION with `issues`)
- *    while it is hashed: the copy is exactly what will be uploaded, however long it waits.
+ * 3. The studio's workflow policy is checked on the result (ERR_POLICY_VIOLATION with `issues`):
+ *    the copy is exactly what will be uploaded, however long it waits, and is never changed
+ *    again (only a `new-asset` conflict resolution rewrites it, and forgets its digest).
  *
  * Whatever fails, the spool folder is removed and the user's file is untouched (only read).
- * Steps 1 and 2 overlap, as do the two parts of 3: a 200 MB file costs one copy, one exiftool
- * rewrite and one hash (docs/decisions.md, "save-back speed").
+ * Steps 1 and 2 overlap: a 200 MB file costs one copy and one exiftool rewrite here. The copy
+ * is not hashed here: the queue's worker hashes the bytes it reads to upload them and declares
+ * the digest after them (docs/decisions.md, "save-back speed").
  */
+import { stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { ProtocolError } from '../../shared/errors.ts';
 import type { WorkflowPolicy } from '../../shared/schemas/agent.ts';
 import { formatUri, parseUri } from '../../shared/uri.ts';
-import { BlobStore } from '../library/blob-store.ts';
 import { preserve } from '../metadata/preserve.ts';
 import type { CheckoutRecord } from './checkouts.ts';
 import { ensurePolicy, readPolicyFacts } from './policy.ts';
@@ -39,7 +41,6 @@ export interface PreparePushOptions {
 export interface PreparedPush {
   /** The prepared copy in the spool. */
   path: string;
-  sha256: string;
   size: number;
   /** The file name the server records. */
   filename: string;
@@ -80,9 +81,9 @@ export async function preparePush(options: PreparePushOptions): Promise<Prepared
       },
       { settleMs: options.settleMs },
     );
-    const [facts, { sha256, size }] = await Promise.all([readPolicyFacts(prepared, filename), BlobStore.hashFile(prepared)]);
+    const [facts, { size }] = await Promise.all([readPolicyFacts(prepared, filename), stat(prepared)]);
     ensurePolicy(options.policy, facts);
-    return { path: prepared, sha256, size, filename, mediaType: facts.mediaType, restored: result.restored, warnings: result.warnings };
+    return { path: prepared, size, filename, mediaType: facts.mediaType, restored: result.restored, warnings: result.warnings };
   } catch (error) {
     await removeSpoolFolder(options.agentDir, options.itemId);
     throw error;

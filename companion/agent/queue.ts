@@ -11,6 +11,12 @@
  * newest version, fork provenance written) or `discard`; any other refusal → `failed` (retry by
  * hand). The prepared file stays in the spool until its push lands, and the user's working file
  * is never touched. Items `uploading` when the agent stopped are retried when it starts again.
+ *
+ * The prepared file is not hashed before the 202: the worker creates the upload without a
+ * sha256, hashes the file's bytes as it sends them, records the digest in the item (on disk,
+ * before declaring it) and declares it on a final empty PATCH (`Imagine-Sha256`). A retry uses
+ * the recorded digest, or hashes the spool file (never changed once prepared) when the upload
+ * resumes from an offset past 0 (tus-client.ts).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, rename, stat } from 'node:fs/promises';
@@ -33,7 +39,8 @@ export const QUEUE_FILE = 'queue.json';
 
 /** A queue item as stored: the contract's fields and what the worker needs. */
 export interface QueueRecord extends QueueItem {
-  sha256: string;
+  /** The prepared file's sha256, once the worker has read it (the first upload attempt). */
+  sha256?: string;
   size: number;
   /** The file name the server records. */
   filename: string;
@@ -204,7 +211,6 @@ export class PushQueue implements QueueSummary {
       progress: { done: 0, total: prepared.size },
       created: now,
       updated: now,
-      sha256: prepared.sha256,
       size: prepared.size,
       filename: prepared.filename,
       restored: prepared.restored,
@@ -263,10 +269,10 @@ export class PushQueue implements QueueSummary {
       const authority = parseUri(checkout?.uri ?? asset.uri).authority;
       const parentUri = formatUri({ authority, type: 'images', id: asset.id, version: etag });
       await writeForkProvenance(item.path, { parentUri });
-      const { sha256, size } = await BlobStore.hashFile(item.path);
+      const { size } = await stat(item.path);
       this.#set(item, {
         kind: 'new-asset',
-        sha256,
+        sha256: undefined, // the file changed: hashed again as it is uploaded
         size,
         baseVersion: etag,
         currentVersion: etag,
@@ -379,9 +385,9 @@ export class PushQueue implements QueueSummary {
     const discovery = await client.discover();
     const api = new URL(discovery.endpoints.api, connection.origin).href.replace(/\/+$/, '');
     const endpoint = new URL(discovery.endpoints.uploads ?? `${api}/uploads`, connection.origin).href;
+    // No sha256 here: it is declared after the bytes (hashed while they are sent, or known).
     const metadata: Record<string, string | undefined> = {
       filename: item.filename,
-      sha256: item.sha256,
       comment: item.comment,
       idempotencyKey: item.idempotencyKey,
     };
@@ -399,6 +405,12 @@ export class PushQueue implements QueueSummary {
       size: item.size,
       metadata,
       uploadUrl: item.uploadUrl,
+      sha256: item.sha256,
+      onDigest: async (sha256) => {
+        if (item.sha256 === sha256) return;
+        this.#set(item, { sha256 });
+        await this.#save();
+      },
       signal: this.#abort.signal,
       onCreated: async (url) => {
         this.#set(item, { uploadUrl: url });
@@ -415,8 +427,12 @@ export class PushQueue implements QueueSummary {
     const checkout = this.#checkouts.get(item.checkout);
     const authority = parseUri(checkout?.uri ?? `imagine://${connectionAuthority(this.#services, item.connection)}/images/${item.assetId}`).authority;
     const uri = formatUri({ authority, type: 'images', id: result.assetId, version: result.version });
+    // Known since the upload declared it (hashed here only if a server finished it without asking).
+    if (item.sha256 === undefined && item.kind === 'version' && (await exists(item.path))) {
+      this.#set(item, { sha256: (await BlobStore.hashFile(item.path)).sha256 });
+    }
     let pristine: string | undefined;
-    if (item.kind === 'version') {
+    if (item.kind === 'version' && item.sha256 !== undefined) {
       pristine = join(this.#services.dir, PRISTINE_DIR, item.sha256);
       await mkdir(join(this.#services.dir, PRISTINE_DIR), { recursive: true });
       await rename(item.path, pristine).catch(() => (pristine = undefined));

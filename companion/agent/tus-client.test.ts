@@ -1,12 +1,13 @@
 // The agent's tus client against a real library server (and a silent one): a whole upload, a
 // resumed one sending only the rest, a finished-but-unfinished one completed by an empty PATCH,
-// a refusal as its problem, the caller's abort and the idle timeout.
+// a refusal as its problem, the caller's abort and the idle timeout; the sha256 declared after
+// the bytes (hashed while sending, read back when resumed, a known one re-used).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,14 +48,14 @@ const options = (extra: Partial<Parameters<typeof tusUpload>[0]> = {}) => ({
   ...extra,
 });
 
-async function createUpload(): Promise<string> {
+async function createUpload(declare = true): Promise<string> {
   const res = await fetch(endpoint(), {
     method: 'POST',
     headers: {
       'tus-resumable': '1.0.0',
       authorization: `Bearer ${library.admin}`,
       'upload-length': String(file.length),
-      'upload-metadata': `filename ${Buffer.from('photo.jpg').toString('base64')},sha256 ${Buffer.from(sha256(file)).toString('base64')}`,
+      'upload-metadata': `filename ${Buffer.from('photo.jpg').toString('base64')}${declare ? `,sha256 ${Buffer.from(sha256(file)).toString('base64')}` : ''}`,
     },
   });
   assert.equal(res.status, 201);
@@ -109,6 +110,88 @@ describe('tusUpload', () => {
     const reason = new ProtocolError('ERR_SERVICE_UNAVAILABLE', 'stopping');
     const running = tusUpload(options({ signal: controller.signal, onCreated: () => controller.abort(reason) }));
     await assert.rejects(running, (error) => error === reason);
+  });
+
+  describe('the sha256 declared after the bytes (no sha256 in metadata)', () => {
+    test('hashes the file while sending it, hands the digest over before declaring it, and lands', async () => {
+      const digests: string[] = [];
+      let created = false;
+      const progress: number[] = [];
+      const result = await tusUpload(
+        options({
+          metadata: { filename: 'photo.jpg', idempotencyKey: `late-${Date.now()}` },
+          onCreated: () => void (created = true),
+          onProgress: (done) => progress.push(done),
+          onDigest: (digest) => void digests.push(digest),
+        }),
+      );
+      assert.ok(created);
+      assert.deepEqual(digests, [sha256(file)]);
+      assert.equal(progress.at(-1), file.length);
+      assert.equal(library.services.library.getAsset(result.assetId).versions.at(-1)?.sha256, sha256(file));
+    });
+
+    test('a resumed upload reads the whole file for its digest; one whose bytes all arrived only declares it', async () => {
+      const url = await createUpload(false);
+      const half = Math.floor(file.length / 2);
+      const first = await fetch(url, {
+        method: 'PATCH',
+        headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}`, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+        body: new Uint8Array(file.subarray(0, half)),
+      });
+      assert.equal(first.status, 204);
+      const digests: string[] = [];
+      const result = await tusUpload(options({ uploadUrl: url, metadata: { filename: 'photo.jpg' }, onDigest: (d) => void digests.push(d) }));
+      assert.deepEqual(digests, [sha256(file)]);
+      assert.equal(library.services.library.getAsset(result.assetId).versions.at(-1)?.sha256, sha256(file));
+
+      const full = await createUpload(false);
+      writeFileSync(join(library.dataDir, 'uploads', full.slice(full.lastIndexOf('/') + 1)), file);
+      const known = await tusUpload(options({ uploadUrl: full, metadata: { filename: 'photo.jpg' }, sha256: sha256(file) }));
+      assert.equal(known.assetId, result.assetId, 'the same bytes: the same asset');
+    });
+
+    test('a server from before the extension (sha256 required at creation): hashed first, created again with it', async () => {
+      // Refuses creations without sha256 as the old server did; passes everything else on.
+      const old = createServer((req, res) => {
+        const metadata = String(req.headers['upload-metadata'] ?? '');
+        if (req.method === 'POST' && !/(^|,)sha256 /.test(metadata)) {
+          req.resume();
+          const body = JSON.stringify({ type: 'about:blank', title: 'x', status: 400, code: 'ERR_VALIDATION', detail: 'Upload-Metadata "sha256" (64 lowercase hex digits) is required' });
+          res.writeHead(400, { 'content-type': 'application/problem+json' }).end(body);
+          return;
+        }
+        const upstream = httpRequest(`${library.origin}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      });
+      await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+      try {
+        const digests: string[] = [];
+        const result = await tusUpload(
+          options({ endpoint: `http://127.0.0.1:${(old.address() as AddressInfo).port}/api/v1/uploads`, metadata: { filename: 'photo.jpg' }, onDigest: (d) => void digests.push(d) }),
+        );
+        assert.deepEqual(digests, [sha256(file)]);
+        assert.equal(library.services.library.getAsset(result.assetId).versions.at(-1)?.sha256, sha256(file));
+      } finally {
+        old.closeAllConnections();
+        old.close();
+      }
+    });
+
+    test('a wrong known digest is refused by the server (ERR_DIGEST_MISMATCH)', async () => {
+      const other = Buffer.from(file);
+      other.writeUInt8(other.readUInt8(100) ^ 0xff, 100);
+      const otherPath = join(dir, 'other.jpg');
+      await writeFile(otherPath, other);
+      await assert.rejects(
+        tusUpload(options({ path: otherPath, metadata: { filename: 'other.jpg' }, sha256: sha256(file) })),
+        (error) => error instanceof ProtocolError && error.code === 'ERR_DIGEST_MISMATCH',
+      );
+    });
   });
 
   describe('against a server that takes the body and never answers', () => {

@@ -6,6 +6,15 @@
  * starting over; one whose every byte is there but that was never finished (the server stopped
  * in between) is finished by an empty PATCH at its end.
  *
+ * The file's sha256 is either in `metadata` (declared at creation: the server finishes the
+ * upload with its last byte), or, without it, declared after the bytes: the file is hashed
+ * while it is sent (the bytes read for the PATCH, no second read; a resumed upload reads the
+ * whole file before its end, unless the caller knows the digest), `onDigest` is told (and
+ * awaited) and a final empty PATCH at the upload's end carries `Imagine-Sha256`, which the
+ * server checks and answers with the result (docs/protocol.md, uploads). A server from before
+ * that extension refuses the creation without `sha256` (ERR_VALIDATION): the file is then
+ * hashed first and the creation repeated with it.
+ *
  * HEAD and POST go through `fetch`; the PATCH body goes from the file to the socket through
  * node streams (`node:http`/`node:https`, 1 MiB reads): fetch's web streams cost more than the
  * rest of a 200 MB upload on loopback (docs/decisions.md, "save-back speed").
@@ -14,6 +23,7 @@
  * an upload whose `idempotencyKey` already made a version answers 200 with the same headers
  * (nothing is uploaded again). Refusals are problem documents, thrown as their ProtocolError.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -29,6 +39,13 @@ export interface TusUploadOptions {
   path: string;
   size: number;
   metadata: Record<string, string | undefined>;
+  /**
+   * Without `metadata.sha256`: the file's digest when already known (a retry), else it is
+   * computed while the file is sent.
+   */
+  sha256?: string;
+  /** Without `metadata.sha256`: called (and awaited) with the digest before the final PATCH declares it. */
+  onDigest?: (sha256: string) => Promise<void> | void;
   /** An upload URL from an earlier attempt, to resume. */
   uploadUrl?: string;
   /** Called (and awaited) with a new upload's URL before any byte is sent, to be remembered. */
@@ -126,15 +143,25 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
     }
   }
 
+  let deferred = options.metadata.sha256 === undefined || options.metadata.sha256 === '';
+  let digest = deferred ? options.sha256 : undefined;
   if (!url) {
-    const created = await call(
-      options.endpoint,
-      {
-        method: 'POST',
-        headers: { ...base, 'Upload-Length': String(options.size), 'Upload-Metadata': encodeMetadata(options.metadata) },
-      },
-      'POST upload',
-    );
+    const create = (metadata: Record<string, string | undefined>) =>
+      call(
+        options.endpoint,
+        { method: 'POST', headers: { ...base, 'Upload-Length': String(options.size), 'Upload-Metadata': encodeMetadata(metadata) } },
+        'POST upload',
+      );
+    let created = await create(options.metadata);
+    if (deferred && created.status === 400) {
+      // A server from before the digest could follow the bytes wants it now: hash, then declare it.
+      const refusal = await failure(created, 'POST upload');
+      if (refusal.code !== 'ERR_VALIDATION' || !/sha256/i.test(refusal.message)) throw refusal;
+      digest ??= await hashFile(options.path, options.size);
+      await options.onDigest?.(digest);
+      deferred = false;
+      created = await create({ ...options.metadata, sha256: digest });
+    }
     if (created.status === 200) {
       await created.body?.cancel().catch(() => {});
       const replay = resultOf(created);
@@ -151,9 +178,32 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   }
 
   options.onProgress?.(offset, options.size);
-  // Every byte is there already when the server stopped before finishing: the empty PATCH at
-  // the end finishes it (409 while the server is still at it).
-  const patched = await patchFile({ ...options, url, start: offset, headers: base, idleMs });
+  if (deferred && offset < options.size) {
+    // The bytes, hashed as they are read when they are the whole file and the digest is unknown.
+    const hash = digest === undefined && offset === 0 ? createHash('sha256') : undefined;
+    const patched = await patchFile({ ...options, url, start: offset, headers: base, idleMs, hash });
+    if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
+    const result = resultOf(patched);
+    if (result) {
+      options.onProgress?.(options.size, options.size);
+      return result;
+    }
+    const reached = Number(patched.headers.get('upload-offset'));
+    if (reached !== options.size) {
+      throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${options.size} bytes`);
+    }
+    if (hash && patched.hashed === options.size) digest = hash.digest('hex');
+  }
+  if (deferred) {
+    digest ??= await hashFile(options.path, options.size);
+    await options.onDigest?.(digest);
+  }
+  // The final PATCH: the digest declared after the bytes (an empty PATCH at the end), or, with
+  // the digest declared at creation, the rest of the file. Every byte is there already when the
+  // server stopped before finishing: the empty PATCH at the end finishes it (409 while the
+  // server is still at it).
+  const headers = deferred && digest !== undefined ? { ...base, 'Imagine-Sha256': digest } : base;
+  const patched = await patchFile({ ...options, url, start: deferred ? options.size : offset, headers, idleMs });
   if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
   const result = resultOf(patched);
   if (result) {
@@ -164,12 +214,29 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${options.size} bytes`);
 }
 
+/** The sha256 of the first `size` bytes of a file (a resumed upload's digest), ERR_UPLOAD_INCOMPLETE when it is shorter. */
+async function hashFile(path: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  let read = 0;
+  if (size > 0) {
+    for await (const chunk of createReadStream(path, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 })) {
+      hash.update(chunk as Buffer);
+      read += (chunk as Buffer).length;
+    }
+  }
+  if (read !== size) throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `${path} has ${read} bytes, not ${size}`);
+  return hash.digest('hex');
+}
+
 /**
  * Sends the file from `start` to its end as one PATCH, through node streams; answers the
  * server's response (its body read). Aborted by the caller's signal, or when nothing moves for
- * `idleMs`; a connection error is ERR_UPSTREAM_UNREACHABLE.
+ * `idleMs`; a connection error is ERR_UPSTREAM_UNREACHABLE. With `hash`, every byte read is
+ * hashed on the way; `hashed` says how many (the whole rest of the file only when it was all read).
  */
-async function patchFile(options: TusUploadOptions & { url: string; start: number; headers: Record<string, string>; idleMs: number }): Promise<Response> {
+async function patchFile(
+  options: TusUploadOptions & { url: string; start: number; headers: Record<string, string>; idleMs: number; hash?: Hash },
+): Promise<Response & { hashed?: number }> {
   const { start, size } = options;
   const target = new URL(options.url);
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
@@ -198,6 +265,7 @@ async function patchFile(options: TusUploadOptions & { url: string; start: numbe
     request.once('error', reject);
   });
   answered.catch(() => {}); // awaited below, after the body is sent or has failed
+  let hashed = 0;
   try {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
     if (start < size) {
@@ -206,6 +274,10 @@ async function patchFile(options: TusUploadOptions & { url: string; start: numbe
       const file = createReadStream(options.path, { start, end: size - 1, highWaterMark: 1024 * 1024 });
       file.on('data', (chunk) => {
         touch();
+        if (options.hash) {
+          options.hash.update(chunk as Buffer);
+          hashed += chunk.length;
+        }
         sent += chunk.length;
         if (sent - reported >= PROGRESS_EVERY_BYTES) {
           reported = sent;
@@ -238,7 +310,7 @@ async function patchFile(options: TusUploadOptions & { url: string; start: numbe
       for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
     }
     const body = status === 204 || status === 304 || chunks.length === 0 ? null : Buffer.concat(chunks);
-    return new Response(body, { status: status >= 200 && status <= 599 ? status : 502, headers });
+    return Object.assign(new Response(body, { status: status >= 200 && status <= 599 ? status : 502, headers }), { hashed });
   } catch (error) {
     request.destroy();
     if (options.signal?.aborted) throw options.signal.reason ?? error;

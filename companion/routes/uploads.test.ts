@@ -1,6 +1,7 @@
 // Resumable uploads (tus 1.0) against a real server on a real socket: chunks, HEAD, an
 // interrupted PATCH resumed, sha256 verification, version pushes with ifMatch, rights,
-// limits, refused files leaving nothing behind, abandoned uploads swept.
+// limits, refused files leaving nothing behind, abandoned uploads swept; the sha256 declared
+// after the bytes (Imagine-Sha256 on a final empty PATCH), honest and hostile.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -292,7 +293,7 @@ describe('tus uploads', () => {
     await problemOf(await create(file.length, meta, { token: null }), 401, 'ERR_UNAUTHORIZED');
     await problemOf(await create(file.length, meta, { token: `imt_${'x'.repeat(43)}` }), 401, 'ERR_TOKEN_INVALID');
     await problemOf(await create(LIMIT + 1, meta), 413, 'ERR_PAYLOAD_TOO_LARGE');
-    await problemOf(await create(file.length, { filename: 'a.jpg' }), 400, 'ERR_VALIDATION');
+    await problemOf(await create(file.length, { filename: 'a.jpg', sha256: sha256(file).slice(1) }), 400, 'ERR_VALIDATION');
     await problemOf(await create(file.length, { filename: 'a.jpg', sha256: sha256(file).toUpperCase() }), 400, 'ERR_VALIDATION');
     await problemOf(await create(file.length, { sha256: sha256(file) }), 400, 'ERR_FILENAME_INVALID');
     const deferred = await fetch(`${origin}/api/v1/uploads`, {
@@ -492,5 +493,195 @@ describe('PATCH, received natively: broken and hostile requests leave the upload
     const asset = await getAsset(String(done.headers.get('imagine-asset')));
     assert.equal(asset.versions[0]?.sha256, sha256(file));
     assert.equal((await head(url)).status, 404);
+  });
+});
+
+describe('the sha256 declared after the bytes: Imagine-Sha256 on a final empty PATCH', () => {
+  /** Creates an upload without a sha256 and answers its URL. */
+  async function createDeferred(file: Buffer, metadata: Record<string, string> = {}): Promise<string> {
+    const res = await create(file.length, { filename: 'late.jpg', ...metadata });
+    assert.equal(res.status, 201, await res.text());
+    return String(res.headers.get('location'));
+  }
+  function finalPatch(url: string, offset: number, digest: string | undefined, body: Buffer = Buffer.alloc(0)): Promise<Response> {
+    return fetch(url, {
+      method: 'PATCH',
+      headers: tusHeaders(admin, {
+        'upload-offset': String(offset),
+        'content-type': 'application/offset+octet-stream',
+        ...(digest === undefined ? {} : { 'imagine-sha256': digest }),
+      }),
+      body: bodyOf(body),
+    });
+  }
+  const uploadsLeft = () => listDir('uploads').length;
+
+  test('the last byte does not finish the upload; the final PATCH with the right digest does', async () => {
+    const file = await makeJpeg(800, 600);
+    const url = await createDeferred(file, { comment: 'declared late' });
+    const before = catalogCounts();
+    const data = await patch(url, 0, file);
+    assert.equal(data.status, 204, await data.text());
+    assert.equal(data.headers.get('upload-offset'), String(file.length));
+    assert.equal(data.headers.get('imagine-asset'), null);
+    assert.ok(data.headers.get('upload-expires'));
+    assert.deepEqual(catalogCounts(), before, 'nothing committed before the digest');
+    assert.equal(services.library.findByHash(sha256(file)), undefined);
+    assert.equal(await offsetOf(url), file.length);
+    const done = await finalPatch(url, file.length, sha256(file));
+    assert.equal(done.status, 204, await done.text());
+    const id = String(done.headers.get('imagine-asset'));
+    assert.equal(done.headers.get('imagine-version'), 'v1');
+    assert.equal(done.headers.get('location'), `${origin}/api/v1/assets/${id}`);
+    assert.equal((await getAsset(id)).versions[0]?.sha256, sha256(file));
+    assert.equal((await head(url)).status, 404);
+    assert.equal(uploadsLeft(), 0);
+  });
+
+  test('bytes in several PATCHes (read back from disk) and in the creating POST work the same', async () => {
+    const file = await makeJpeg(600, 400);
+    const url = await createDeferred(file);
+    const half = Math.floor(file.length / 2);
+    assert.equal((await patch(url, 0, file.subarray(0, half))).status, 204);
+    assert.equal((await patch(url, half, file.subarray(half))).status, 204);
+    const done = await finalPatch(url, file.length, sha256(file));
+    assert.equal(done.status, 204, await done.text());
+    assert.equal((await getAsset(String(done.headers.get('imagine-asset')))).versions[0]?.sha256, sha256(file));
+
+    const other = await makeJpeg(500, 300);
+    const oneShot = await fetch(`${origin}/api/v1/uploads`, {
+      method: 'POST',
+      headers: tusHeaders(admin, {
+        'upload-length': String(other.length),
+        'upload-metadata': uploadMetadata({ filename: 'one-shot-late.jpg' }),
+        'content-type': 'application/offset+octet-stream',
+      }),
+      body: bodyOf(other),
+    });
+    assert.equal(oneShot.status, 201, await oneShot.text());
+    assert.equal(oneShot.headers.get('imagine-asset'), null);
+    const oneShotUrl = String(oneShot.headers.get('location'));
+    assert.equal(await offsetOf(oneShotUrl), other.length);
+    const finished = await finalPatch(oneShotUrl, other.length, sha256(other));
+    assert.equal(finished.status, 204, await finished.text());
+    assert.equal((await getAsset(String(finished.headers.get('imagine-asset')))).versions[0]?.sha256, sha256(other));
+    assert.equal(uploadsLeft(), 0);
+  });
+
+  test('a wrong digest is ERR_DIGEST_MISMATCH: nothing committed, the upload gone', async () => {
+    const file = await makeJpeg(400, 300);
+    const url = await createDeferred(file);
+    assert.equal((await patch(url, 0, file)).status, 204);
+    const before = catalogCounts();
+    await problemOf(await finalPatch(url, file.length, sha256(Buffer.from('something else'))), 400, 'ERR_DIGEST_MISMATCH');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal(services.library.findByHash(sha256(file)), undefined);
+    assert.equal((await head(url)).status, 404);
+    assert.equal(uploadsLeft(), 0);
+    assert.deepEqual(listDir('tmp'), []);
+  });
+
+  test('without its final PATCH the upload never becomes a version: HEAD shows every byte, an empty PATCH without the digest is refused, the sweep removes it', async () => {
+    const file = await makeJpeg(300, 300);
+    const url = await createDeferred(file);
+    const before = catalogCounts();
+    assert.equal((await patch(url, 0, file)).status, 204);
+    const waiting = await head(url);
+    assert.equal(waiting.status, 200);
+    assert.equal(waiting.headers.get('upload-offset'), String(file.length));
+    assert.equal(waiting.headers.get('upload-length'), String(file.length));
+    await problemOf(await finalPatch(url, file.length, undefined), 400, 'ERR_VALIDATION');
+    assert.equal(await offsetOf(url), file.length, 'still waiting');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal(services.library.findByHash(sha256(file)), undefined);
+    const later = Date.now() + UPLOAD_IDLE_MS + 60_000;
+    assert.equal(await sweepAbandonedUploads(join(dataDir, 'uploads'), { maxIdleMs: UPLOAD_IDLE_MS, now: later }), 1);
+    assert.equal((await head(url)).status, 404);
+    assert.deepEqual(catalogCounts(), before);
+  });
+
+  test('Imagine-Sha256 before the end, malformed, or unlike the creation\'s sha256: 400, the upload unchanged', async () => {
+    const file = await makeJpeg(300, 200);
+    const digest = sha256(file);
+    const url = await createDeferred(file);
+    // On a PATCH that carries bytes (not the final one): refused before a byte is written.
+    await problemOf(await finalPatch(url, 0, digest, file), 400, 'ERR_VALIDATION');
+    assert.equal(await offsetOf(url), 0);
+    assert.equal((await patch(url, 0, file.subarray(0, 1000))).status, 204);
+    await problemOf(await finalPatch(url, 1000, digest, file.subarray(1000)), 400, 'ERR_VALIDATION');
+    await problemOf(await finalPatch(url, 1000, digest), 400, 'ERR_VALIDATION'); // empty, but not at the end
+    assert.equal(await offsetOf(url), 1000);
+    assert.equal((await patch(url, 1000, file.subarray(1000))).status, 204);
+    // Malformed: upper case, short, not hex, two values.
+    for (const bad of [digest.toUpperCase(), digest.slice(1), 'z'.repeat(64), `${digest}, ${digest}`]) {
+      await problemOf(await finalPatch(url, file.length, bad), 400, 'ERR_VALIDATION');
+    }
+    assert.equal(await offsetOf(url), file.length, 'still waiting, nothing committed');
+    assert.equal(services.library.findByHash(digest), undefined);
+    const done = await finalPatch(url, file.length, digest);
+    assert.equal(done.status, 204, await done.text());
+    assert.ok(done.headers.get('imagine-asset'));
+
+    // Declared at creation too: the final PATCH may repeat it, not change it.
+    const second = await makeJpeg(320, 200);
+    const declared = await createOk(second, { filename: 'both.jpg' });
+    const id = declared.slice(declared.lastIndexOf('/') + 1);
+    writeFileSync(join(dataDir, 'uploads', id), second); // every byte landed, the server stopped before finishing
+    await problemOf(await finalPatch(declared, second.length, digest), 400, 'ERR_VALIDATION');
+    assert.equal(await offsetOf(declared), second.length);
+    const same = await finalPatch(declared, second.length, sha256(second));
+    assert.equal(same.status, 204, await same.text());
+    assert.equal((await getAsset(String(same.headers.get('imagine-asset')))).versions[0]?.sha256, sha256(second));
+    assert.equal(uploadsLeft(), 0);
+  });
+
+  test('idempotency: a key that finished answers its result at creation, and a second upload with it makes no second version', async () => {
+    const file = await makeJpeg(350, 250);
+    const key = `late-${randomBytes(6).toString('hex')}`;
+    const url = await createDeferred(file, { idempotencyKey: key });
+    const twin = await createDeferred(file, { idempotencyKey: key }); // a retry whose first attempt was not finished yet
+    assert.equal((await patch(url, 0, file)).status, 204);
+    const done = await finalPatch(url, file.length, sha256(file));
+    assert.equal(done.status, 204, await done.text());
+    const id = String(done.headers.get('imagine-asset'));
+    const replay = await create(file.length, { filename: 'late.jpg', idempotencyKey: key });
+    assert.equal(replay.status, 200);
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+    assert.equal(replay.headers.get('imagine-asset'), id);
+    assert.equal(replay.headers.get('imagine-version'), done.headers.get('imagine-version'));
+    const before = catalogCounts();
+    assert.equal((await patch(twin, 0, file)).status, 204);
+    const again = await finalPatch(twin, file.length, sha256(file));
+    assert.equal(again.status, 204, await again.text());
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.headers.get('imagine-asset'), id);
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal((await getAsset(id)).versions.length, 1);
+    assert.equal(uploadsLeft(), 0);
+  });
+
+  test('a version push whose base went stale before the final PATCH is refused there (412), nothing changes', async () => {
+    const base = await makeJpeg(300, 220);
+    const url = await createDeferred(base);
+    assert.equal((await patch(url, 0, base)).status, 204);
+    const created = await finalPatch(url, base.length, sha256(base));
+    const id = String(created.headers.get('imagine-asset'));
+    const file = await makeJpeg(330, 220);
+    const push = await createDeferred(file, { asset: id, ifMatch: 'v1' });
+    assert.equal((await patch(push, 0, file)).status, 204);
+    const meanwhile = await makeJpeg(200, 200);
+    const pushed = await fetch(`${origin}/api/v1/assets/${id}/versions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'if-match': '"v1"', 'content-type': 'image/jpeg', 'imagine-filename': 'meanwhile.jpg' },
+      body: bodyOf(meanwhile),
+    });
+    assert.equal(pushed.status, 201, await pushed.text());
+    const before = catalogCounts();
+    const problem = await problemOf(await finalPatch(push, file.length, sha256(file)), 412, 'ERR_PRECONDITION_FAILED');
+    assert.equal(problem.currentVersion, 'v2');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal((await getAsset(id)).currentVersion, 'v2');
+    assert.equal((await head(push)).status, 404);
+    assert.equal(uploadsLeft(), 0);
   });
 });

@@ -3,8 +3,8 @@
  * asset and version semantics as `POST {api}/assets` and `POST {api}/assets/{id}/versions`.
  *
  * - `POST {api}/uploads` creates an upload. `Upload-Length` is required; `Upload-Metadata`
- *   carries `filename` and `sha256` (required), `collection` (a new asset), or `asset` with
- *   `ifMatch` (a new version of that asset), and `comment`. Everything that can be refused is
+ *   carries `filename`, `sha256` (optional, see below), `collection` (a new asset), or `asset`
+ *   with `ifMatch` (a new version of that asset), and `comment`. Everything that can be refused is
  *   refused here, before a byte is sent: the token, the size limit, the rights, a stale or
  *   missing base version (412/428). `idempotencyKey` makes the upload idempotent: creating an
  *   upload with a key whose upload already finished answers 200 with the first result's
@@ -19,6 +19,16 @@
  *   then handed to the library, which moves it into the blob store and commits one catalog
  *   mutation. The final PATCH answers `Imagine-Asset`, `Imagine-Version` and `Location` (the
  *   asset). Whatever happens, the upload's file and info are gone afterwards.
+ * - The sha256 may instead be declared after the bytes (so a client can hash while it sends):
+ *   an upload created without `sha256` is not finished by its last byte. It waits, listed by
+ *   HEAD with `Upload-Offset` = `Upload-Length`, for a final empty PATCH (`Upload-Offset` =
+ *   length, no body) carrying `Imagine-Sha256: <64 lowercase hex>`, which is compared with the
+ *   received bytes (their digest kept from the PATCH that brought them all from offset 0, else
+ *   read back) and finishes the upload exactly as above (idempotency, the base version checked
+ *   again, ERR_DIGEST_MISMATCH removing it). `Imagine-Sha256` anywhere else (a PATCH before the
+ *   end), malformed, different from a `sha256` given at creation, or missing from the final PATCH
+ *   of such an upload is 400 ERR_VALIDATION, the upload unchanged. One never declared is swept
+ *   like any abandoned upload.
  * - Unfinished uploads live in `<data>/uploads/`, visible nowhere else, and are removed after
  *   UPLOAD_IDLE_MS without a write.
  *
@@ -66,7 +76,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'up
 /** What an upload will become, from its Upload-Metadata. */
 export interface UploadIntent {
   filename: string;
-  sha256: string;
+  /** Declared at creation; else by `Imagine-Sha256` on the final empty PATCH. */
+  sha256?: string;
   collection?: string;
   asset?: string;
   ifMatch?: string;
@@ -82,10 +93,11 @@ export function parseUploadIntent(metadata: Record<string, string | null> | unde
   };
   const filename = cleanFilename(value('filename'));
   const sha256 = value('sha256');
-  if (!sha256 || !SHA256_HEX.test(sha256)) {
-    throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata "sha256" (64 lowercase hex digits) is required');
+  if (sha256 !== undefined && !SHA256_HEX.test(sha256)) {
+    throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata "sha256" is 64 lowercase hex digits');
   }
-  const intent: UploadIntent = { filename, sha256 };
+  const intent: UploadIntent = { filename };
+  if (sha256) intent.sha256 = sha256;
   const collection = value('collection');
   const asset = value('asset');
   const comment = value('comment');
@@ -290,6 +302,11 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   const contexts = new WeakMap<Request, UploadRequestContext>();
   /** Uploads whose last byte arrived and that are being verified and committed. */
   const finishing = new Set<string>();
+  /**
+   * Complete uploads waiting for their Imagine-Sha256 whose bytes all came in one PATCH from
+   * offset 0: the digest computed as they were written (else the file is read back).
+   */
+  const digests = new Map<string, string>();
 
   const tus = new TusServer({
     path: `${API_PREFIX}/uploads`,
@@ -306,7 +323,11 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     onUploadCreate: async (req, upload) => ({
       metadata: { ...upload.metadata, [OWNER_KEY]: actorOf(contextOf(req)).name },
     }),
-    onUploadFinish: async (req, upload) => ({ headers: await finishUpload(contextOf(req), upload) }),
+    onUploadFinish: async (req, upload) => {
+      // Without a sha256 at creation, the upload waits for Imagine-Sha256 on a final empty PATCH.
+      if (!parseUploadIntent(upload.metadata).sha256) return {};
+      return { headers: await finishUpload(contextOf(req), upload) };
+    },
     onResponseError: (req, error) => {
       // tus's own errors ({ status_code, body }) are turned into problems when sent.
       if (!(error instanceof Error) && 'status_code' in error) return undefined;
@@ -356,16 +377,18 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   }
 
   /** Verifies a complete upload and turns it into an asset or a version; the upload is gone after. */
-  async function finishUpload(ctx: UploadRequestContext, upload: Upload, claimed = false): Promise<Record<string, string>> {
+  async function finishUpload(ctx: UploadRequestContext, upload: Upload, claimed = false, declared?: string): Promise<Record<string, string>> {
     const path = join(directory, upload.id);
     if (!claimed) claimFinish(upload.id);
     try {
       const actor = actorOf(ctx);
       const intent = parseUploadIntent(upload.metadata);
+      const expected = intent.sha256 ?? declared;
+      if (expected === undefined) throw new ProtocolError('ERR_INTERNAL', 'an upload finished without a declared sha256');
       const replay = library.idempotentResult(actor.name, intent.idempotencyKey, intentScope(intent));
       if (replay) return replayHeaders(ctx, replay);
       authorise(intent, actor);
-      const streamed = receivedDigest(ctx.received, upload.size);
+      const streamed = receivedDigest(ctx.received, upload.size) ?? digests.get(upload.id);
       const onDisk = streamed === undefined ? undefined : (await stat(path)).size;
       const { sha256, size } =
         streamed !== undefined && onDisk !== undefined && onDisk === upload.size
@@ -374,7 +397,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       if (size !== upload.size) {
         throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `received ${size} bytes, expected ${upload.size}`);
       }
-      if (sha256 !== intent.sha256) {
+      if (sha256 !== expected) {
         throw new ProtocolError('ERR_DIGEST_MISMATCH', 'sha-256 of the received bytes differs from the declared one');
       }
       const tmp = { path, sha256, size };
@@ -393,6 +416,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     } finally {
       // Taken over by the library (renamed into the store) or refused: either way, gone.
       await Promise.all([rm(path, { force: true }), rm(`${path}.json`, { force: true })]);
+      digests.delete(upload.id);
       finishing.delete(upload.id);
     }
   }
@@ -486,7 +510,9 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
    * (413 before a byte is read when Content-Length says so; else the PATCH's bytes are dropped),
    * the same locks as tus's HEAD/DELETE (a request that wants the upload stops this one: 409,
    * what it received is kept), what a cut connection delivered is kept (resume from HEAD's
-   * offset), and the PATCH that brings the last byte finishes the upload (finishUpload).
+   * offset), and the PATCH that brings the last byte finishes the upload (finishUpload) when
+   * its sha256 was declared at creation; else the upload waits for a final empty PATCH with
+   * Imagine-Sha256 (the digest of a PATCH that brought every byte from 0 is kept for it).
    */
   async function receivePatch(request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, ctx: UploadRequestContext): Promise<void> {
     const id = request.params.id;
@@ -511,6 +537,10 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length is given when the upload is created (no deferred length)');
       }
       const offset = Number(offsetHeader);
+      const digestHeader = header(request, 'imagine-sha256');
+      if (digestHeader !== undefined && !SHA256_HEX.test(digestHeader)) {
+        throw new ProtocolError('ERR_VALIDATION', 'Imagine-Sha256 is the sha-256 of the whole file, 64 lowercase hex digits');
+      }
       const lengthHeader = header(request, 'content-length');
       const declared = lengthHeader === undefined ? undefined : Number(lengthHeader);
 
@@ -531,6 +561,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       let upload: Upload;
       let received: { written: number; ended: BodyEnd };
       let complete = false;
+      let digest: string | undefined;
       try {
         if (finishing.has(id)) throw new ProtocolError('ERR_CONFLICT', 'this upload is being finished');
         upload = await store.getUpload(id).catch((error) => Promise.reject(tusError(error)));
@@ -539,6 +570,23 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
           throw new ProtocolError('ERR_CONFLICT', `Upload-Offset ${offset} is not the upload's offset ${upload.offset}`, {
             extensions: { offset: upload.offset },
           });
+        }
+        const intent = parseUploadIntent(upload.metadata);
+        if (digestHeader !== undefined) {
+          if (offset !== upload.size) {
+            throw new ProtocolError(
+              'ERR_VALIDATION',
+              `Imagine-Sha256 goes on the final empty PATCH (Upload-Offset ${upload.size}), once every byte has arrived`,
+            );
+          }
+          if (intent.sha256 !== undefined && intent.sha256 !== digestHeader) {
+            throw new ProtocolError('ERR_VALIDATION', 'Imagine-Sha256 differs from the sha256 declared when the upload was created');
+          }
+        } else if (intent.sha256 === undefined && offset === upload.size) {
+          throw new ProtocolError(
+            'ERR_VALIDATION',
+            'every byte of this upload has arrived: its final empty PATCH carries Imagine-Sha256 (no sha256 was declared at creation)',
+          );
         }
         const room = upload.size - offset;
         if (declared !== undefined && declared > room) {
@@ -553,6 +601,13 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         }
         upload.offset = offset + received.written;
         complete = received.ended === 'complete' && upload.offset === upload.size;
+        digest = intent.sha256 ?? digestHeader;
+        if (complete && digest === undefined) {
+          // Every byte is here, the digest comes with a final empty PATCH: keep the one computed on the way.
+          const streamed = receivedDigest(ctx.received, upload.size);
+          if (streamed !== undefined) digests.set(id, streamed);
+          complete = false;
+        }
         if (complete) claimFinish(id);
       } finally {
         await lock.unlock().catch(() => {});
@@ -563,7 +618,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         throw new ProtocolError('ERR_CONFLICT', 'another request took over this upload; ask its offset again');
       }
       if (received.ended === 'cut') return; // nobody to answer; what arrived is kept
-      if (complete) for (const [name, value] of Object.entries(await finishUpload(ctx, upload, true))) headers.set(name, value);
+      if (complete) for (const [name, value] of Object.entries(await finishUpload(ctx, upload, true, digest))) headers.set(name, value);
     } catch (error) {
       ctx.problem = normaliseError(error);
       status = ctx.problem.status;
@@ -577,7 +632,8 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     url: `${API_PREFIX}/uploads`,
     schema: {
       tags: ['uploads'],
-      summary: 'Create a resumable upload (tus 1.0): Upload-Length, Upload-Metadata filename, sha256, collection or asset+ifMatch, comment',
+      summary:
+        'Create a resumable upload (tus 1.0): Upload-Length, Upload-Metadata filename, sha256 (or Imagine-Sha256 on the final empty PATCH), collection or asset+ifMatch, comment, idempotencyKey',
       headers: Type.Object({
         ...TusHeaders,
         'upload-length': Type.Optional(Type.String({ description: 'Size of the whole file in bytes' })),
@@ -604,7 +660,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       try {
         metadata = Metadata.parse(header(request, 'upload-metadata'));
       } catch {
-        throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata with "filename" and "sha256" is required');
+        throw new ProtocolError('ERR_VALIDATION', 'Upload-Metadata (tus: comma-separated "key base64(value)") is malformed');
       }
       const intent = parseUploadIntent(metadata);
       const ctx = presentContext(request, config);
@@ -635,11 +691,11 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     },
   });
 
-  const uploadRoute = (method: 'HEAD' | 'PATCH' | 'DELETE', summary: string, response: Record<number, unknown>) =>
+  const uploadRoute = (method: 'HEAD' | 'PATCH' | 'DELETE', summary: string, response: Record<number, unknown>, headers?: unknown) =>
     app.route<{ Params: { id: string } }>({
       method,
       url: `${API_PREFIX}/uploads/:id`,
-      schema: { tags: ['uploads'], summary, params: IdParams, response },
+      schema: { tags: ['uploads'], summary, params: IdParams, response, ...(headers ? { headers } : {}) },
       handler: async (request, reply) => {
         const actor = await requireOwnUpload(request);
         if (method === 'DELETE' && finishing.has(request.params.id)) {
@@ -647,6 +703,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
         }
         const ctx = presentContext(request, config);
         const context = { actor, origin: ctx.origin, apiBase: ctx.apiBase, uploadId: request.params.id };
+        if (method === 'DELETE') digests.delete(request.params.id);
         return method === 'PATCH' ? receivePatch(request, reply, context) : dispatch(request, reply, context);
       },
     });
@@ -657,11 +714,21 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   });
   uploadRoute(
     'PATCH',
-    'Append to an upload at Upload-Offset; the last part answers Imagine-Asset, Imagine-Version and Location (the asset)',
+    'Append to an upload at Upload-Offset; the last part answers Imagine-Asset, Imagine-Version and Location (the asset). Without a sha256 at creation, a final empty PATCH at Upload-Length with Imagine-Sha256 finishes it',
     {
       204: Empty('Upload-Offset; when complete also Imagine-Asset, Imagine-Version and Location'),
       ...problemResponses(400, 401, 403, 404, 409, 410, 412, 413, 415, 428),
     },
+    Type.Object({
+      ...TusHeaders,
+      'upload-offset': Type.Optional(Type.String({ description: "The upload's offset, where this PATCH's bytes go" })),
+      'imagine-sha256': Type.Optional(
+        Type.String({
+          description:
+            'Only on the final empty PATCH (Upload-Offset = Upload-Length) of an upload created without sha256: the whole file\'s sha-256, 64 lowercase hex digits',
+        }),
+      ),
+    }),
   );
   uploadRoute('DELETE', 'Abandon an upload (tus termination)', { 204: Empty('Terminated'), ...problemResponses(400, 401, 404, 409) });
 
@@ -669,6 +736,9 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     try {
       const removed = await sweepAbandonedUploads(directory, { maxIdleMs: UPLOAD_IDLE_MS, keep: (id) => finishing.has(id) });
       if (removed > 0) app.log.info({ removed }, 'abandoned uploads removed');
+      for (const id of digests.keys()) {
+        if (!(await stat(join(directory, id)).then(() => true, () => false))) digests.delete(id);
+      }
     } catch (error) {
       app.log.warn({ err: error }, 'sweeping abandoned uploads failed');
     }

@@ -208,6 +208,11 @@ export const QueueItem = Type.Object(
     kind: Type.Union([Type.Literal('version'), Type.Literal('new-asset')]),
     /** The prepared file (metadata restored) kept by the agent until the push lands. */
     path: Type.String(),
+    /**
+     * The prepared file's sha256: absent until the upload has read the file (it is hashed while
+     * it is sent and declared after its bytes), then kept (a retry declares the same).
+     */
+    sha256: Type.Optional(Sha256),
     comment: Type.Optional(Type.String()),
     state: Type.Enum([...QUEUE_STATES]),
     attempts: Type.Integer({ minimum: 0 }),
