@@ -9,14 +9,16 @@
  *     until the queue item is done): spool copy, metadata preservation, policy, sha256, tus
  *     upload, server verification — target within 1.3x of (1).
  *
- * The two alternate, BENCH_ROUNDS times (a new version each time: the raw POST with If-Match of
+ * Each timed step starts once the machine is idle (the server's IIIF preparation of the previous
+ * version done). The two alternate, BENCH_ROUNDS times (a new version each time: the raw POST with If-Match of
  * the current version, the save-back from a fresh checkout of it), so that both see the same
  * moments of a shared machine; every run is printed, and the medians and their ratio are kept.
  *
  * Results are printed and written into docs/benchmarks.md between the agent markers (not with
  * BENCH_NO_DOC=1). Options: BENCH_MB (default 200), BENCH_ROUNDS (default 3).
  */
-import { createReadStream } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -69,6 +71,32 @@ const call = async (method: string, path: string, body?: unknown) => {
   return res.json() as Promise<any>;
 };
 
+/** Busy and total CPU time of the whole machine so far (/proc/stat, in clock ticks). */
+function machineCpu(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Flushes the disk, then waits until the machine is idle (under 10 % busy over half a second; at most 120 s): each
+ * upload makes the server prepare the new version for IIIF in the background (pyramid, tiles),
+ * which would otherwise run under the next timed step.
+ */
+async function untilIdle(): Promise<void> {
+  spawnSync('sync'); // and the disk flushed: the gigabytes earlier rounds wrote are not written back under this one
+  const deadline = performance.now() + 120_000;
+  let before = machineCpu();
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = machineCpu();
+    const busy = (now.busy - before.busy) / Math.max(1, now.total - before.total);
+    before = now;
+    if (busy < 0.1) return;
+  }
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 try {
@@ -88,6 +116,7 @@ try {
     // 1. Raw upload of a new version of the same size (a new file each round).
     const raw = join(work, 'raw.tif');
     await bigTiff(raw, 2 + round);
+    await untilIdle();
     rawRuns.push(
       await timed(async () => {
         const { status, etag } = await postFile(`${api}/assets/${asset.id}/versions`, raw, { ...auth, 'content-type': 'image/tiff', 'if-match': current });
@@ -105,6 +134,7 @@ try {
     }
     if (checkout.state !== 'ready') throw new Error(`checkout ended ${checkout.state}`);
     await bigTiff(checkout.path, 10 + round);
+    await untilIdle();
     saveBackRuns.push(
       await timed(async () => {
         let item = await call('POST', `/checkouts/${checkout.id}/push`, {});
