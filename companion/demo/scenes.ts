@@ -2,6 +2,7 @@
  * Procedural scenes for the demo library: each is an SVG drawn from a small seeded random
  * generator, so every run produces the same pictures without shipping image files.
  */
+import { seededRandom } from '../../shared/seeded-random.ts';
 
 export type SceneKind = 'dunes' | 'mountains' | 'skyline' | 'tiles' | 'waves' | 'orbits' | 'forest' | 'stripes';
 
@@ -13,17 +14,6 @@ export interface SceneOptions {
   seed: number;
 }
 
-/** Mulberry32: a tiny deterministic generator, enough for pictures. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function ridge(rand: () => number, w: number, h: number, base: number, rough: number, steps: number): string {
   const points: string[] = [`0,${h}`];
@@ -41,7 +31,7 @@ function sky(id: string, top: string, bottom: string): string {
 }
 
 export function renderSceneSvg({ kind, width: w, height: h, palette: [a, b, c, d], seed }: SceneOptions): string {
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const defs: string[] = [sky('sky', a, b)];
   const body: string[] = [`<rect width="${w}" height="${h}" fill="url(#sky)"/>`];
 

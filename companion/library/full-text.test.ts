@@ -1,25 +1,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AssetMetadata } from '../../shared/schemas/asset.ts';
+import { seededRandom } from '../../shared/seeded-random.ts';
 import { FullText, newMiniSearch, type TextDocument, type TextMatches } from './full-text.ts';
 
 // A seeded library with skewed word frequencies (common and rare terms, accents, ties).
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SUBJECTS = 'harbour harbor lighthouse market bridge alley cathédrale mountain lake forest meadow river beach dune canyon village station ferry boat baker dancer garden tower castle fox deer'.split(' ');
 const WORDS = 'quiet golden misty early old new bright dark wet frozen crowded empty narrow wide rusty painted dawn dusk night rain fog snow travel nature people light shadow sky sea Éclat Valparaíso'.split(' ');
 
 function makeDocs(count: number, seed = 1): TextDocument[] {
-  const random = generator(seed);
+  const random = seededRandom(seed);
   const skewed = <T>(list: readonly T[]): T => list[Math.floor(list.length * random() ** 2)] as T;
   const pick = <T>(list: readonly T[]): T => list[Math.floor(list.length * random())] as T;
   return Array.from({ length: count }, (_, slot) => makeDoc(slot, random, skewed, pick));
@@ -110,7 +101,7 @@ describe('FullText against plain MiniSearch', () => {
 
 describe('FullText after writes', () => {
   test('add, edit, delete and re-add are reflected at once, with exact matches', () => {
-    const random = generator(9);
+    const random = seededRandom(9);
     const skewed = <T>(list: readonly T[]): T => list[Math.floor(list.length * random() ** 2)] as T;
     const pick = <T>(list: readonly T[]): T => list[Math.floor(list.length * random())] as T;
     const docs = makeDocs(1500, 3);

@@ -3,20 +3,13 @@
  * run measures the same library.
  */
 import type { AssetRecord } from '../../companion/library/records.ts';
+import { seededRandom } from '../../shared/seeded-random.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic data
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The benchmarks' name for shared/seeded-random.ts. */
+export { seededRandom as mulberry32 };
 
 const words = (text: string): string[] => text.trim().split(/\s+/);
 
@@ -48,7 +41,7 @@ const FORMATS: Array<[string, string, number]> = [
 export const COLLECTIONS = Array.from({ length: 60 }, (_, i) => `col${String(i).padStart(2, '0')}`);
 
 export function generateAssets(count: number, seed = 42): AssetRecord[] {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const pick = <T>(list: readonly T[]): T => list[int(list.length)] as T;
   // Zipf-like skew: some words much more common than others, as in real libraries.
