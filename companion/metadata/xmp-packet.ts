@@ -71,22 +71,10 @@ export function readJpegXmp(data: Buffer): JpegXmp | undefined {
   const out: JpegXmp = { extended: new Map() };
   let pos = 2;
   while (pos + 4 <= data.length) {
-    if (data[pos] !== 0xff) break;
-    const marker = data[pos + 1]!;
-    if (marker === 0xff) {
-      pos++;
-      continue;
-    }
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
-      pos += 2;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) break;
-    const length = data.readUInt16BE(pos + 2);
-    const start = pos + 4;
-    const end = Math.min(pos + 2 + length, data.length);
-    if (marker === 0xe1) {
-      const segment = data.subarray(start, end);
+    const step = jpegStep(data, pos);
+    if (!step) break;
+    if (step.marker === 0xe1) {
+      const segment = data.subarray(pos + 4, Math.min(step.next, data.length));
       if (segment.subarray(0, XMP_NS.length).toString('latin1') === XMP_NS) {
         out.standard ??= segment.subarray(XMP_NS.length);
       } else if (segment.subarray(0, EXT_NS.length).toString('latin1') === EXT_NS && segment.length > EXT_NS.length + 40) {
@@ -99,9 +87,23 @@ export function readJpegXmp(data: Buffer): JpegXmp | undefined {
         out.extended.set(guid, entry);
       }
     }
-    pos = pos + 2 + length;
+    pos = step.next;
   }
   return out;
+}
+
+/**
+ * One step of a walk through a JPEG's markers, at `pos` (4 bytes there): where the next marker
+ * starts, and the marker of the segment at `pos` when there is one (fill bytes, SOI, RST and TEM
+ * have none). Undefined at the image data (SOS), the end (EOI) or anything that is not a marker.
+ */
+function jpegStep(data: Buffer, pos: number): { next: number; marker?: number } | undefined {
+  if (data[pos] !== 0xff) return undefined;
+  const marker = data[pos + 1]!;
+  if (marker === 0xff) return { next: pos + 1 };
+  if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) return { next: pos + 2 };
+  if (marker === 0xda || marker === 0xd9) return undefined;
+  return { next: pos + 2 + data.readUInt16BE(pos + 2), marker };
 }
 
 function assembleExtended(entry: { size: number; chunks: Array<{ offset: number; data: Buffer }> }): Buffer | undefined {
@@ -211,19 +213,11 @@ async function readJpegSegments(handle: Handle, size: number): Promise<Buffer | 
   let pos = 2;
   while (pos < limit) {
     await ensure(pos + 4);
-    if (pos + 4 > have || buffer[pos] !== 0xff) break;
-    const marker = buffer[pos + 1]!;
-    if (marker === 0xff) {
-      pos++;
-      continue;
-    }
-    if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
-      pos += 2;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) break;
-    pos += 2 + buffer.readUInt16BE(pos + 2);
-    await ensure(pos);
+    if (pos + 4 > have) break;
+    const step = jpegStep(buffer, pos);
+    if (!step) break;
+    pos = step.next;
+    if (step.marker !== undefined) await ensure(pos);
   }
   return buffer.subarray(0, have);
 }
