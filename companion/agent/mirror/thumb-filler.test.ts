@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProtocolError } from '../../../shared/errors.ts';
 import { MirrorStore } from './store.ts';
-import { ThumbFiller } from './thumb-filler.ts';
+import { ThumbFiller, type ThumbsLike } from './thumb-filler.ts';
 import { makeAsset } from './testing/fake-library.ts';
 import { FakeThumbs, unrenderable } from './testing/fake-thumbs.ts';
 
@@ -70,6 +70,39 @@ describe('ThumbFiller', () => {
     await filler.idle();
     assert.equal(thumbs.images.size, 4);
     assert.equal(filler.status().failed, 0);
+    await store.close();
+  });
+
+  test('failures of assets deleted or changed since no longer count', async () => {
+    const { store, thumbs, filler } = await setup(4, 1_000_000);
+    thumbs.fail = (key) => (key === 'c/a1/a1-v1' || key === 'c/a2/a2-v1' ? unrenderable() : undefined);
+    filler.wake();
+    await filler.idle();
+    assert.equal(filler.status().failed, 2);
+    await store.apply({ delete: ['a1'], put: [{ ...makeAsset('x', 'a2'), currentVersion: 'a2-v2' }] });
+    assert.equal(filler.status().failed, 0, 'a1 is gone and a2 has a new version to try');
+    await store.close();
+  });
+
+  test('a failure of an asset removed while its thumbnail was fetched is not reported', async () => {
+    const { store, thumbs } = await setup(3, 1_000_000);
+    const deletingThumbs: ThumbsLike = {
+      has: (c, a, v) => thumbs.has(c, a, v),
+      remove: (c, a) => thumbs.remove(c, a),
+      stats: (c) => thumbs.stats(c),
+      async ensure(connectionId, assetId, version) {
+        if (assetId !== 'a1') return thumbs.ensure(connectionId, assetId, version);
+        await store.apply({ delete: ['a1'] });
+        throw new ProtocolError('ERR_ASSET_GONE', 'deleted meanwhile');
+      },
+    };
+    const filler = new ThumbFiller({ connectionId: 'c', store, thumbs: deletingThumbs, maxBytes: 1_000_000 });
+    filler.wake();
+    await filler.idle();
+    const status = filler.status();
+    assert.equal(status.failed, 0);
+    assert.equal(status.lastError, undefined);
+    assert.equal(status.cached, 2);
     await store.close();
   });
 

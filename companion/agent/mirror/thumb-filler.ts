@@ -102,11 +102,20 @@ export class ThumbFiller {
   }
 
   status(): ThumbFillStatus {
+    this.#dropStaleFailures();
     const { bytes, count } = this.#options.thumbs.stats(this.#options.connectionId);
     const status: ThumbFillStatus = { cached: count, bytes, failed: this.#failed.size, filling: this.#pass !== undefined };
     if (this.#stoppedWhy) status.stopped = this.#stoppedWhy;
     if (this.#lastError) status.lastError = this.#lastError;
     return status;
+  }
+
+  /** Failures of versions no longer current (the asset changed, was deleted, or a resync replaced it) no longer count. */
+  #dropStaleFailures(): void {
+    for (const key of this.#failed.keys()) {
+      const [id, version] = key.split('\n') as [string, string];
+      if (this.#options.store.get(id)?.currentVersion !== version) this.#failed.delete(key);
+    }
   }
 
   #now(): number {
@@ -152,6 +161,8 @@ export class ThumbFiller {
           await thumbs.ensure(connectionId, id, version);
           this.#failed.delete(`${id}\n${version}`);
         } catch (error) {
+          // Gone or changed while it was being fetched: its 404 is no failure to report.
+          if (store.get(id)?.currentVersion !== version) continue;
           this.#lastError = errorNote(error, new Date(this.#now()));
           if (isUnreachable(error)) {
             halt = 'the server is unreachable';
