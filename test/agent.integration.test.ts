@@ -436,6 +436,7 @@ describe('save back', () => {
     await photoshopSave(checkout.path);
     const edited = await runExiftool(['-j', '-XMP-dc:Title', '-IPTC:By-line', checkout.path]);
     assert.doesNotMatch(edited.stdout, /Harbour at dawn|Ada Lovelace/, 'the save dropped the metadata');
+    const saved = await readFile(checkout.path);
 
     const item = await push(agent, checkout, { comment: 'warmer' });
     assert.equal(item.state === 'queued' || item.state === 'uploading' || item.state === 'done', true);
@@ -463,7 +464,7 @@ describe('save back', () => {
     const { body: moved } = await agent.call<Checkout>('GET', `/checkouts/${checkout.id}`);
     assert.equal(moved.state, 'pushed');
     assert.equal(moved.baseVersion, 'v2');
-    assert.ok((await stat(checkout.path)).size > 0);
+    assert.ok((await readFile(checkout.path)).equals(saved), 'the working file is exactly as the editor saved it');
   });
 });
 

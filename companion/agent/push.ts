@@ -2,18 +2,18 @@
  * Preparing a push: what happens between "push this checkout" and a durable queue item.
  *
  * 1. The edited file (the checkout's working file, or another path the user saved to) must be
- *    there (ERR_FILE_MISSING) and settled: it is looked at before it is read and copied into
- *    the push's spool folder and again after (at least `settleMs` apart), and anything made
- *    from it is thrown away if it changed in between (ERR_FILE_BUSY).
- * 2. Metadata preservation runs against the pristine base, reading the edited file while the
- *    copy is made and writing into the copy: what the editor dropped comes back, DocumentID
- *    survives, xmpMM:DerivedFrom names the base version.
+ *    there (ERR_FILE_MISSING) and settled: it is looked at before it is read and again after
+ *    the push's spool file is made from it (at least `settleMs` apart), and anything made from
+ *    it is thrown away if it changed in between (ERR_FILE_BUSY).
+ * 2. Metadata preservation runs against the pristine base, exiftool writing its result from
+ *    the edited file straight into the spool folder: what the editor dropped comes back,
+ *    DocumentID survives, xmpMM:DerivedFrom names the base version.
  * 3. The studio's workflow policy is checked on the result (ERR_POLICY_VIOLATION with `issues`):
  *    the copy is exactly what will be uploaded, however long it waits, and is never changed
  *    again (only a `new-asset` conflict resolution rewrites it, and forgets its digest).
  *
  * Whatever fails, the spool folder is removed and the user's file is untouched (only read).
- * Steps 1 and 2 overlap: a 200 MB file costs one copy and one exiftool rewrite here. The copy
+ * Steps 1 and 2 overlap: a 200 MB file costs one exiftool rewrite here, no copy besides. The copy
  * is not hashed here: the queue's worker hashes the bytes it reads to upload them and declares
  * the digest after them (docs/decisions.md, "save-back speed").
  */
@@ -25,7 +25,7 @@ import { formatUri, parseUri } from '../../shared/uri.ts';
 import { preserve } from '../metadata/preserve.ts';
 import type { CheckoutRecord } from './checkouts.ts';
 import { ensurePolicy, readPolicyFacts } from './policy.ts';
-import { copyInto, removeSpoolFolder, spoolFolder, whileSettled } from './spool.ts';
+import { removeSpoolFolder, spoolFolder, whileSettled } from './spool.ts';
 
 export interface PreparePushOptions {
   agentDir: string;
@@ -70,15 +70,7 @@ export async function preparePush(options: PreparePushOptions): Promise<Prepared
     const base = { versionId: checkout.baseVersion, uri: baseVersionUri(checkout) };
     const result = await whileSettled(
       source,
-      async () => {
-        const copying = copyInto(source, prepared);
-        copying.catch(() => {}); // awaited by preserve, and below whatever happens
-        try {
-          return await preserve(pristine, source, { base, output: { path: prepared, ready: copying } });
-        } finally {
-          await copying.catch(() => {});
-        }
-      },
+      () => preserve(pristine, source, { base, output: prepared }),
       { settleMs: options.settleMs },
     );
     const [facts, { size }] = await Promise.all([readPolicyFacts(prepared, filename), stat(prepared)]);

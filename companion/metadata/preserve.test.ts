@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { exiftool, fixture, makeJpeg, scratch, writeXmpBlock, xmpPacket } from '../../test/helpers/metadata.ts';
 import { endExiftool, pickTag, readGroupedTags } from './exiftool.ts';
@@ -212,10 +213,92 @@ describe('preserve: large packets', () => {
     const edited = tmp.path('big-e.jpg');
     await (await import('node:fs/promises')).copyFile(original, edited);
     await exiftool('-overwrite_original', '-XMP:all=', `-XMP-dc:Description=${'d'.repeat(40_000)}`, '-XMP-dc:Title=Edited', edited);
-    await preserve(original, edited);
+    const { instanceId } = await preserve(original, edited, { base: BASE });
     const t = (await readAllTags(edited)).tags;
+    assert.equal(t['XMP-xmpMM:InstanceID'], instanceId, 'identity recorded with the copied namespaces');
+    assert.equal((t['XMP-xmpMM:DerivedFrom'] as { VersionID?: string } | undefined)?.VersionID, 'v3');
     assert.equal(t['XMP-my:Notes'], 'n'.repeat(30_000));
     assert.equal(t['XMP-dc:Description'], 'd'.repeat(40_000));
     assert.equal(t['XMP-dc:Title'], 'Edited');
+  });
+});
+
+describe('preserve: into a new file, comments, a broken packet', () => {
+  test('with `output`, the edited file is only read and the result is a new file', async () => {
+    const original = await makeOriginal();
+    const edited = await simulatePhotoshopSave(original);
+    const bytes = await readFile(edited);
+    const output = tmp.path('preserved-output.jpg');
+    const result = await preserve(original, edited, { base: BASE, output });
+    assert.deepEqual(await readFile(edited), bytes, 'the edited file is untouched');
+    const t = (await readAllTags(output)).tags;
+    assert.equal(t['XMP-my:Desk'], 'Foreign desk');
+    assert.equal(t['IPTC:Headline'], 'Harbour at dawn');
+    assert.equal(t['XMP-xmpMM:DocumentID'], 'xmp.did:original');
+    assert.equal(t['XMP-xmpMM:InstanceID'], result.instanceId);
+    assert.ok(result.restored.includes('IPTC:Headline'), result.restored.join(', '));
+  });
+
+  test('an `output` that exists is refused and left alone; a failed write leaves no output', async () => {
+    const original = await makeOriginal();
+    const edited = await simulatePhotoshopSave(original);
+    const output = tmp.path('taken.jpg');
+    await writeFile(output, 'somebody else’s file');
+    await assert.rejects(preserve(original, edited, { output }), { code: 'ERR_CONFLICT' });
+    assert.equal(await readFile(output, 'utf8'), 'somebody else’s file');
+
+    // Image data cut short: exiftool refuses to rewrite it.
+    const whole = await readFile(edited);
+    const truncated = tmp.path('truncated.jpg');
+    await writeFile(truncated, whole.subarray(0, Math.floor(whole.length * 0.6)));
+    const into = tmp.path('never.jpg');
+    await assert.rejects(preserve(original, truncated, { output: into }), { code: 'ERR_UNSUPPORTED_MEDIA_TYPE' });
+    await assert.rejects(readFile(into), { code: 'ENOENT' });
+  });
+
+  test('a JPEG comment the editor dropped comes back; one it changed stays', async () => {
+    const original = await makeJpeg(tmp.path('comment-o.jpg'));
+    await exiftool('-overwrite_original', '-Comment=From the archive', original);
+    const dropped = tmp.path('comment-dropped.jpg');
+    await copyFile(original, dropped);
+    await exiftool('-overwrite_original', '-Comment=', dropped);
+    const changed = tmp.path('comment-changed.jpg');
+    await copyFile(original, changed);
+    await exiftool('-overwrite_original', '-Comment=Retouched', changed);
+    const comment = async (path: string) => pickTag((await readGroupedTags(path, ['-File:Comment'])).tags, 'File:Comment');
+    assert.equal(await comment(dropped), undefined);
+    const { restored } = await preserve(original, dropped);
+    await preserve(original, changed);
+    assert.equal(await comment(dropped), 'From the archive');
+    assert.equal(await comment(changed), 'Retouched');
+    assert.ok(restored.includes('File:Comment'), restored.join(', '));
+  });
+
+  const BROKEN_PACKET =
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:format>image/jpeg</rdf:Description></rdf:RDF></x:xmpmeta>';
+
+  test("an edited packet that cannot be parsed is replaced by the original's, identity recorded, with a warning", async () => {
+    const original = await makeOriginal();
+    const edited = await simulatePhotoshopSave(original);
+    await writeXmpBlock(edited, BROKEN_PACKET);
+    const result = await preserve(original, edited, { base: BASE });
+    assert.ok(result.warnings.some((w) => /edited file's XMP packet cannot be parsed/.test(w)), result.warnings.join('; '));
+    const t = (await readAllTags(edited)).tags;
+    assert.equal(t['XMP-my:Desk'], 'Foreign desk');
+    assert.equal(t['IPTC:Headline'], 'Harbour at dawn');
+    assert.equal(t['XMP-xmpMM:InstanceID'], result.instanceId);
+    assert.equal(t['XMP-xmpMM:DocumentID'], 'xmp.did:original');
+  });
+
+  test('an original packet that cannot be parsed: the edited XMP stays, the rest is restored, identity recorded', async () => {
+    const original = await makeOriginal();
+    const edited = await simulatePhotoshopSave(original);
+    await writeXmpBlock(original, BROKEN_PACKET);
+    const result = await preserve(original, edited, { base: BASE });
+    assert.ok(result.warnings.some((w) => /original file's XMP packet cannot be parsed/.test(w)), result.warnings.join('; '));
+    const t = (await readAllTags(edited)).tags;
+    assert.equal(t['XMP-xmp:CreatorTool'], 'Adobe Photoshop 25.0');
+    assert.equal(t['IPTC:Headline'], 'Harbour at dawn');
+    assert.equal(t['XMP-xmpMM:InstanceID'], result.instanceId);
   });
 });

@@ -21,11 +21,15 @@
  *    made a new one, else a new one; xmpMM:DerivedFrom names the base version; a History
  *    event is appended; xmp:MetadataDate is now.
  *
+ * All of it is one rewrite of the file by exiftool in the usual case (the merged XMP as a block,
+ * the copied tags and the assignments in one command); a JPEG whose XMP outgrows one segment, an
+ * unparsable packet and IIM values to re-apply (`intended`) take one more each.
+ *
  * `edited` is changed in place (atomically, by exiftool), or with `output` only read, the result
- * going into a copy of it; `original` is only read.
+ * going into a new file; `original` is only read.
  */
 import { randomUUID } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { access, readFile, rm, writeFile } from 'node:fs/promises';
 import { ProtocolError } from '../../shared/errors.ts';
 import { SOFTWARE } from '../software.ts';
 import { assignment, COPY_ARGS, exifDateTime, runExiftool, WRITE_ARGS, type TagValue } from './exiftool.ts';
@@ -62,11 +66,10 @@ export interface PreserveOptions {
   softwareAgent?: string;
   now?: Date;
   /**
-   * Leave `edited` as it is and write the result into `path`, which the caller is filling with
-   * a copy of `edited` meanwhile: `ready` resolves once the copy is complete (it is awaited
-   * after the files are read, before the first write, so the copy overlaps the reading).
+   * Leave `edited` as it is and write the result into this new file instead (exiftool writes it
+   * straight from `edited`: no copy first). It must not exist; on failure it is removed.
    */
-  output?: { path: string; ready: Promise<unknown> };
+  output?: string;
 }
 
 export interface PreserveResult {
@@ -133,12 +136,13 @@ const textOf = (prop: XmpProperty | undefined): string | undefined => {
   return text || undefined;
 };
 
-function parsePacket(packet: Buffer | undefined, which: string, warnings: string[]): XmpDocument | undefined {
+function parsePacket(packet: Buffer | undefined, which: 'original' | 'edited', warnings: string[]): XmpDocument | undefined {
   if (!packet) return emptyXmpDocument();
   try {
     return parseXmpDocument(packet.toString('utf8'));
   } catch (error) {
-    warnings.push(`the ${which} XMP packet cannot be merged (${(error as Error).message})`);
+    const instead = which === 'edited' ? "it is replaced by the original's" : 'its properties are copied tag by tag';
+    warnings.push(`the ${which} file's XMP packet cannot be parsed (${(error as Error).message}): ${instead}`);
     return undefined;
   }
 }
@@ -168,61 +172,119 @@ export async function preserve(originalPath: string, editedPath: string, options
   const profile = options.profile ?? CORE_PROFILE;
   const now = options.now ?? new Date();
   const warnings: string[] = [];
+  if (options.output && (await exists(options.output))) {
+    throw new ProtocolError('ERR_CONFLICT', `${options.output} already exists: preservation writes a new file`);
+  }
   const [readO, readE] = await Promise.all([readMetadata(originalPath, { profile }), readMetadata(editedPath, { profile })]);
   if (readO.unreadable || readE.unreadable) {
     throw new ProtocolError('ERR_UNSUPPORTED_MEDIA_TYPE', `metadata cannot be preserved: ${readO.unreadable ?? readE.unreadable}`);
   }
-  const [{ tags: tagsO, family0: family0O }, { tags: tagsE, family0: family0E }, packetO, packetE] = await Promise.all([
+  const [{ tags: tagsO, family0: family0O, comment: commentO }, { tags: tagsE, family0: family0E, comment: commentE }, packetO, packetE] = await Promise.all([
     readAllTags(originalPath),
     readAllTags(editedPath),
     extractXmpPacket(originalPath),
     extractXmpPacket(editedPath),
   ]);
   warnings.push(...packetO.warnings, ...packetE.warnings);
-  // Everything from here on writes, and reads what was written: the file changed in place, or
-  // the caller's copy of it (made while the files above were read).
-  const target = options.output?.path ?? editedPath;
-  if (options.output) await options.output.ready;
 
   const intended = options.intended ? new Set(options.intended) : undefined;
   const reverted = intended
     ? profile.fields.filter((f) => !intended.has(f.field) && JSON.stringify(readO.metadata[f.field]) !== JSON.stringify(readE.metadata[f.field]))
     : [];
 
-  // 1. XMP, merged from the two packets.
+  // 4. Document identity (XMP), decided from the two packets.
   const docO = parsePacket(packetO.packet, 'original', warnings);
-  const docE = parsePacket(packetE.packet, 'edited', warnings);
+  // A packet nobody can read is no metadata to keep: the original's takes its place.
+  const docE = parsePacket(packetE.packet, 'edited', warnings) ?? (docO && emptyXmpDocument());
   const propsO = docO ? xmpProperties(docO) : [];
+  const propsE = docE ? xmpProperties(docE) : [];
   const idsO = {
     documentId: textOf(propsO.find((p) => p.key === `${NS.xmpMM}DocumentID`)),
     originalDocumentId: textOf(propsO.find((p) => p.key === `${NS.xmpMM}OriginalDocumentID`)),
     instanceId: textOf(propsO.find((p) => p.key === `${NS.xmpMM}InstanceID`)),
   };
-  const propsE = docE ? xmpProperties(docE) : [];
   const editedInstance = textOf(propsE.find((p) => p.key === `${NS.xmpMM}InstanceID`));
-  const tmpPacket = `${target}.${randomUUID()}.xmp`;
-  try {
-    if (packetO.packet || packetE.packet) {
-      const revertKeys = new Set(reverted.map((f) => topLevelXmpKey(f.xmp)).filter((k): k is string => !!k));
-      warnings.push(...(await restoreXmp({ originalPath, editedPath: target, docO, docE, originalHasXmp: !!packetO.packet, revertKeys, jpeg: readE.mimeType === 'image/jpeg', tmpPacket })));
-    }
+  const instanceId = editedInstance && editedInstance !== idsO.instanceId ? editedInstance : `xmp.iid:${randomUUID()}`;
+  const documentId = idsO.documentId ?? textOf(propsE.find((p) => p.key === `${NS.xmpMM}DocumentID`)) ?? `xmp.did:${randomUUID()}`;
+  const identity = identityAssignments({
+    documentId,
+    originalDocumentId: idsO.originalDocumentId,
+    instanceId,
+    derivedFrom: idsO,
+    base: options.base,
+    now,
+    softwareAgent: options.softwareAgent,
+  });
 
-    // 2. IIM, EXIF and the rest: the tags the edited file lacks, each into its own group.
-    const missing: string[] = [];
-    const keysE = new Set(Object.keys(tagsE));
-    for (const key of Object.keys(tagsO)) {
-      const [group, name] = key.split(':') as [string, string];
-      if (keysE.has(key) || key.includes('#') || !RESTORED_GROUPS.has(group) || TAGS_NOT_RESTORED.includes(name) || TAGS_NOT_RESTORED.includes(key)) continue;
-      missing.push(`-${key}>${key}`);
+  // 2. IIM, EXIF and the rest: the tags the edited file lacks, each into its own group, and
+  // (set back) the original's values of fields changed without being asked for.
+  const fromOriginal: string[] = [];
+  const keysE = new Set(Object.keys(tagsE));
+  for (const key of Object.keys(tagsO)) {
+    const [group, name] = key.split(':') as [string, string];
+    if (keysE.has(key) || key.includes('#') || !RESTORED_GROUPS.has(group) || TAGS_NOT_RESTORED.includes(name) || TAGS_NOT_RESTORED.includes(key)) continue;
+    fromOriginal.push(`-${key}>${key}`);
+  }
+  const makerNotes = (family: Record<string, string>) => Object.values(family).includes('MakerNotes');
+  if (makerNotes(family0O) && !makerNotes(family0E)) fromOriginal.push('-MakerNotes');
+  if (commentO && !commentE) fromOriginal.push('-File:Comment');
+  const assignments: Array<[string, TagValue | null]> = [];
+  for (const field of reverted) {
+    for (const tag of [...(field.read.iim ?? []), ...(field.read.exif ?? []).filter((t) => !t.startsWith('Composite:'))]) {
+      if (hasTag(tagsO, tag)) fromOriginal.push(`-${tag}`);
+      else if (hasTag(tagsE, tag)) assignments.push([tag, null]);
     }
-    const makerNotes = (family: Record<string, string>) => Object.values(family).includes('MakerNotes');
-    if (makerNotes(family0O) && !makerNotes(family0E)) missing.push('-MakerNotes');
-    missing.push('-File:Comment');
-    warnings.push(...(await run([...COPY_ARGS, '-m', '-wm', 'cg', '-tagsFromFile', originalPath, ...missing, target])));
+  }
+  // 3. The ICC profile.
+  if (Object.keys(tagsO).some((k) => k.startsWith('ICC_Profile:')) && !Object.keys(tagsE).some((k) => k.startsWith('ICC_Profile:'))) {
+    if (await sameImageData(originalPath, editedPath)) fromOriginal.push('-ICC_Profile');
+    else warnings.push('the editor dropped the ICC profile and changed the image data: the profile was not restored');
+  }
+  // The digest keeps saying what it said: the edited file's when it had IIM (in sync stays in
+  // sync over the restored datasets), else the original's.
+  const stateE = readE.iim.digest;
+  const stateO = readO.iim.digest;
+  const iimAfter = stateE !== 'no-iim' || hasGroup(tagsO, 'IPTC');
+  const newDigest = iimAfter && (stateE === 'in-sync' || (stateE !== 'out-of-sync' && stateO === 'in-sync'));
+  if (newDigest) assignments.push(['Photoshop:IPTCDigest', 'new']);
+  else if (stateE === 'no-iim' && stateO === 'no-digest') assignments.push(['Photoshop:IPTCDigest', null]);
+  else if (stateE === 'no-iim' && stateO === 'out-of-sync') fromOriginal.push('-Photoshop:IPTCDigest');
+
+  // The writes: one rewrite of the file in the usual case (the merged XMP as a block, the tags
+  // copied from the original, the assignments), straight from `edited` into `output` if given.
+  const target = options.output ?? editedPath;
+  const sidecar = `${target}.${randomUUID()}.xmp`;
+  const commands: string[][] = [];
+  const copyOriginal = fromOriginal.length ? ['-tagsFromFile', originalPath, ...fromOriginal] : [];
+  try {
+    if (docO && docE) {
+      // 1. XMP, merged from the two packets, identity included.
+      const revertKeys = new Set(reverted.map((f) => topLevelXmpKey(f.xmp)).filter((k): k is string => !!k));
+      const xmp = await mergedXmp({ docO, docE, revertKeys, identity, jpeg: readE.mimeType === 'image/jpeg', sidecar });
+      warnings.push(...xmp.warnings);
+      commands.push([...COPY_ARGS, '-m', `-XMP<=${xmp.block}`, ...copyOriginal, ...assignments.map(([t, v]) => assignment(t, v))]);
+      if (xmp.copyGroups.length) commands.push([...COPY_ARGS, '-m', '-tagsFromFile', sidecar, ...xmp.copyGroups.map((g) => `-${g}:all`)]);
+    } else {
+      // Without two parsable packets, exiftool copies the XMP tags it knows, never over the edited file's.
+      if (packetO.packet) {
+        warnings.push('XMP restored tag by tag: properties in namespaces exiftool does not know may be lost');
+        commands.push([...COPY_ARGS, '-m', '-wm', 'cg', '-tagsFromFile', originalPath, '-XMP:all', ...notRestoredArgs()]);
+      }
+      commands.push([...WRITE_ARGS, '-m', ...copyOriginal, ...[...assignments, ...identity].map(([t, v]) => assignment(t, v))]);
+    }
+    for (const [i, args] of commands.entries()) {
+      // The first command makes `output` from `edited`; the others change the result in place.
+      // (With -o, exiftool's -overwrite_original would move `edited` to `output`, not copy it.)
+      const written =
+        i === 0 && options.output
+          ? await run([...args.filter((a) => a !== '-overwrite_original'), '-o', options.output, editedPath])
+          : await run([...args, target]);
+      const tooLarge = written.find((w) => /too large/i.test(w));
+      if (tooLarge) throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `XMP cannot be written: ${tooLarge}`);
+      warnings.push(...written);
+    }
 
     // IIM restored from the original must carry the values the user meant to change.
-    let iimPrefix: string[] = [];
-    let iimAssignments: Array<[string, TagValue | null]> = [];
     const intendedIim = [...(intended ?? [])].filter((name) => {
       const field = profile.field(name);
       return field && !field.custom && field.read.iim;
@@ -232,104 +294,83 @@ export async function preserve(originalPath: string, editedPath: string, options
       if (current.iim.digest !== 'no-iim') {
         const change = Object.fromEntries(intendedIim.map((name) => [name, readE.metadata[name] ?? null]));
         const plan = planMetadataWrite(change, current, profile);
-        iimPrefix = plan.prefix;
-        iimAssignments = plan.assignments.filter(([tag]) => tag.startsWith('IPTC:'));
+        const iim = plan.assignments.filter(([tag]) => tag.startsWith('IPTC:'));
+        if (newDigest) iim.push(['Photoshop:IPTCDigest', 'new']);
+        warnings.push(...(await run([...WRITE_ARGS, '-m', ...plan.prefix, ...iim.map(([t, v]) => assignment(t, v)), target])));
       }
     }
-
-    // 3 and 4: set back, ICC, identity, digest.
-    const instanceId = editedInstance && editedInstance !== idsO.instanceId ? editedInstance : `xmp.iid:${randomUUID()}`;
-    const documentId = idsO.documentId ?? textOf(propsE.find((p) => p.key === `${NS.xmpMM}DocumentID`)) ?? `xmp.did:${randomUUID()}`;
-    const assignments: Array<[string, TagValue | null]> = [];
-    const copied: string[] = [];
-    for (const field of reverted) {
-      for (const tag of [...(field.read.iim ?? []), ...(field.read.exif ?? []).filter((t) => !t.startsWith('Composite:'))]) {
-        if (hasTag(tagsO, tag)) copied.push(`-${tag}`);
-        else if (hasTag(tagsE, tag)) assignments.push([tag, null]);
-      }
-    }
-    if (Object.keys(tagsO).some((k) => k.startsWith('ICC_Profile:')) && !Object.keys(tagsE).some((k) => k.startsWith('ICC_Profile:'))) {
-      if (await sameImageData(originalPath, target)) copied.push('-ICC_Profile');
-      else warnings.push('the editor dropped the ICC profile and changed the image data: the profile was not restored');
-    }
-    assignments.push(['XMP-xmpMM:DocumentID', documentId]);
-    if (idsO.originalDocumentId) assignments.push(['XMP-xmpMM:OriginalDocumentID', idsO.originalDocumentId]);
-    assignments.push(['XMP-xmpMM:InstanceID', instanceId]);
-    const derivedFrom: Record<string, string> = {};
-    if (idsO.instanceId) derivedFrom.InstanceID = idsO.instanceId;
-    if (idsO.documentId) derivedFrom.DocumentID = idsO.documentId;
-    if (idsO.originalDocumentId) derivedFrom.OriginalDocumentID = idsO.originalDocumentId;
-    if (options.base) {
-      derivedFrom.VersionID = options.base.versionId;
-      derivedFrom.FilePath = options.base.uri;
-    }
-    assignments.push(['XMP-xmpMM:DerivedFrom', Object.keys(derivedFrom).length ? derivedFrom : null]);
-    const event: Record<string, string> = {
-      Action: 'saved',
-      InstanceID: instanceId,
-      When: exifDateTime(now),
-      SoftwareAgent: options.softwareAgent ?? `${SOFTWARE.name} ${SOFTWARE.version}`,
-      Changed: '/metadata',
-    };
-    assignments.push(['XMP-xmpMM:History+', event]);
-    assignments.push(['XMP-xmp:MetadataDate', exifDateTime(now)]);
-    assignments.push(['XMP-photoshop:DocumentAncestors', null]);
-    // The digest keeps saying what it said: the edited file's when it had IIM (in sync stays in
-    // sync over the restored datasets), else the original's.
-    const stateE = readE.iim.digest;
-    const stateO = readO.iim.digest;
-    const iimAfter = stateE !== 'no-iim' || hasGroup(tagsO, 'IPTC');
-    if (iimAfter && (stateE === 'in-sync' || (stateE !== 'out-of-sync' && stateO === 'in-sync'))) {
-      assignments.push(['Photoshop:IPTCDigest', 'new']);
-    } else if (stateE === 'no-iim' && stateO === 'no-digest') {
-      assignments.push(['Photoshop:IPTCDigest', null]);
-    } else if (stateE === 'no-iim' && stateO === 'out-of-sync') {
-      copied.push('-Photoshop:IPTCDigest');
-    }
-    // Datasets copied from the original are left out of the re-encoding copy of the edited file.
-    if (iimPrefix.length) iimPrefix.push(...copied.filter((c) => c.startsWith('-IPTC:')).map((c) => `-${c}`));
-    const args = [...WRITE_ARGS, '-m', ...iimPrefix];
-    if (copied.length) args.push('-tagsFromFile', originalPath, ...copied);
-    args.push(...[...iimAssignments, ...assignments].map(([t, v]) => assignment(t, v)), target);
-    warnings.push(...(await run(args)));
-    if (assignments.some(([tag, value]) => tag === 'Photoshop:IPTCDigest' && value === 'new')) await syncIptcDigest(target);
+    if (newDigest) await syncIptcDigest(target);
 
     const after = await readAllTags(target);
     return {
-      restored: diffKeys(diffTags(tagsE, after.tags)),
+      restored: [...diffKeys(diffTags(tagsE, after.tags)), ...(!commentE && after.comment ? ['File:Comment'] : [])],
       documentId,
       instanceId,
       warnings: [...new Set(warnings.filter((w) => w && !/^No writable tags set/.test(w)))],
     };
+  } catch (error) {
+    if (options.output) await rm(options.output, { force: true });
+    throw error;
   } finally {
-    await rm(tmpPacket, { force: true });
-    await rm(`${tmpPacket}.block`, { force: true });
+    await rm(sidecar, { force: true });
+    await rm(`${sidecar}.block`, { force: true });
   }
 }
 
-/**
- * Step 1: the edited file's XMP becomes its own packet plus the original's top-level
- * properties it lacks (and, set back, those in `revertKeys`), written as one block. Without
- * two parsable packets, exiftool copies the XMP tags it knows.
- */
-async function restoreXmp(input: {
-  originalPath: string;
-  editedPath: string;
-  docO: XmpDocument | undefined;
-  docE: XmpDocument | undefined;
-  originalHasXmp: boolean;
-  revertKeys: Set<string>;
-  jpeg: boolean;
-  tmpPacket: string;
-}): Promise<string[]> {
-  const { originalPath, editedPath, docO, docE, revertKeys, tmpPacket } = input;
-  if (!docO || !docE) {
-    if (!input.originalHasXmp) return [];
-    return [
-      'XMP restored tag by tag: properties in namespaces exiftool does not know may be lost',
-      ...(await run([...COPY_ARGS, '-m', '-wm', 'cg', '-tagsFromFile', originalPath, '-XMP:all', ...notRestoredArgs(), editedPath])),
-    ];
+/** The XMP assignments that record the save: ids, xmpMM:DerivedFrom, a History event, the metadata date. */
+function identityAssignments(input: {
+  documentId: string;
+  originalDocumentId?: string;
+  instanceId: string;
+  /** The original's ids. */
+  derivedFrom: { documentId?: string; originalDocumentId?: string; instanceId?: string };
+  base?: PreserveOptions['base'];
+  now: Date;
+  softwareAgent?: string;
+}): Array<[string, TagValue | null]> {
+  const { derivedFrom: ids, base, now } = input;
+  const assignments: Array<[string, TagValue | null]> = [['XMP-xmpMM:DocumentID', input.documentId]];
+  if (input.originalDocumentId) assignments.push(['XMP-xmpMM:OriginalDocumentID', input.originalDocumentId]);
+  assignments.push(['XMP-xmpMM:InstanceID', input.instanceId]);
+  const derivedFrom: Record<string, string> = {};
+  if (ids.instanceId) derivedFrom.InstanceID = ids.instanceId;
+  if (ids.documentId) derivedFrom.DocumentID = ids.documentId;
+  if (ids.originalDocumentId) derivedFrom.OriginalDocumentID = ids.originalDocumentId;
+  if (base) {
+    derivedFrom.VersionID = base.versionId;
+    derivedFrom.FilePath = base.uri;
   }
+  assignments.push(['XMP-xmpMM:DerivedFrom', Object.keys(derivedFrom).length ? derivedFrom : null]);
+  const event: Record<string, string> = {
+    Action: 'saved',
+    InstanceID: input.instanceId,
+    When: exifDateTime(now),
+    SoftwareAgent: input.softwareAgent ?? `${SOFTWARE.name} ${SOFTWARE.version}`,
+    Changed: '/metadata',
+  };
+  assignments.push(['XMP-xmpMM:History+', event]);
+  assignments.push(['XMP-xmp:MetadataDate', exifDateTime(now)]);
+  assignments.push(['XMP-photoshop:DocumentAncestors', null]);
+  return assignments;
+}
+
+/**
+ * Steps 1 and 4 for XMP: the edited file's packet plus the original's top-level properties it
+ * lacks (and, set back, those in `revertKeys`) go into a sidecar file, where exiftool makes the
+ * identity assignments (exactly what it would write into the picture; a block written into a
+ * file leaves no room for single XMP tags in the same command). Answers the packet to write as
+ * a block and, for a JPEG whose packet outgrows one segment, the exiftool groups to copy tag by
+ * tag from the sidecar after it (exiftool spreads them over extended XMP segments).
+ */
+async function mergedXmp(input: {
+  docO: XmpDocument;
+  docE: XmpDocument;
+  revertKeys: Set<string>;
+  identity: Array<[string, TagValue | null]>;
+  jpeg: boolean;
+  sidecar: string;
+}): Promise<{ block: string; copyGroups: string[]; warnings: string[] }> {
+  const { docO, docE, revertKeys, sidecar } = input;
   const propsE = xmpProperties(docE);
   const keysE = new Set(propsE.map((p) => p.key));
   for (const prop of propsE) {
@@ -340,41 +381,37 @@ async function restoreXmp(input: {
   );
   addProperties(docE, toAdd);
   pruneEmptyDescriptions(docE);
-  let packet = serializeXmpDocument(docE);
-  await writeFile(tmpPacket, packet);
-  if (!input.jpeg || Buffer.byteLength(packet) <= JPEG_XMP_LIMIT) return writeBlock(tmpPacket, editedPath);
+  await writeFile(sidecar, serializeXmpDocument(docE));
+  const warnings = await run([...WRITE_ARGS, '-m', ...input.identity.map(([t, v]) => assignment(t, v)), sidecar]);
+  if (!input.jpeg) return { block: sidecar, copyGroups: [], warnings };
+  let packet = await readFile(sidecar, 'utf8');
+  if (Buffer.byteLength(packet) <= JPEG_XMP_LIMIT) return { block: sidecar, copyGroups: [], warnings };
 
   // Too big for one JPEG segment as a block: the namespaces exiftool knows stay out of the
-  // block, largest first, and exiftool copies them tag by tag from the full packet (it spreads
-  // them over extended XMP segments).
+  // block, largest first, and are copied tag by tag from the sidecar.
+  const doc = parseXmpDocument(packet);
   const byNamespace = new Map<string, XmpProperty[]>();
-  for (const prop of xmpProperties(docE)) if (EXIFTOOL_GROUP[prop.ns]) byNamespace.set(prop.ns, [...(byNamespace.get(prop.ns) ?? []), prop]);
+  for (const prop of xmpProperties(doc)) if (EXIFTOOL_GROUP[prop.ns]) byNamespace.set(prop.ns, [...(byNamespace.get(prop.ns) ?? []), prop]);
   const sizes = [...byNamespace].map(([ns, props]) => [ns, props.reduce((n, p) => n + canonicalProperty(p).length, 0)] as const);
-  const copyNamespaces: string[] = [];
+  const copyGroups: string[] = [];
   for (const [ns] of sizes.sort((a, b) => b[1] - a[1])) {
     if (Buffer.byteLength(packet) <= JPEG_XMP_LIMIT) break;
     for (const prop of byNamespace.get(ns)!) removeProperty(prop);
-    copyNamespaces.push(EXIFTOOL_GROUP[ns]!);
-    pruneEmptyDescriptions(docE);
-    packet = serializeXmpDocument(docE);
+    copyGroups.push(EXIFTOOL_GROUP[ns]!);
+    pruneEmptyDescriptions(doc);
+    packet = serializeXmpDocument(doc);
   }
   if (Buffer.byteLength(packet) > JPEG_XMP_LIMIT) {
     throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', 'the XMP in unknown namespaces is larger than one JPEG segment');
   }
-  await writeFile(`${tmpPacket}.block`, packet);
-  return [
-    ...(await writeBlock(`${tmpPacket}.block`, editedPath)),
-    ...(await run([...COPY_ARGS, '-m', '-tagsFromFile', tmpPacket, ...copyNamespaces.map((g) => `-${g}:all`), editedPath])),
-  ];
+  await writeFile(`${sidecar}.block`, packet);
+  return { block: `${sidecar}.block`, copyGroups, warnings };
 }
 
-/** Block write of an XMP packet (no -E: it would decode the packet's entities). */
-async function writeBlock(packetPath: string, target: string): Promise<string[]> {
-  const warnings = await run([...COPY_ARGS, '-m', `-XMP<=${packetPath}`, target]);
-  const tooLarge = warnings.find((w) => /too large/i.test(w));
-  if (tooLarge) throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `XMP cannot be written: ${tooLarge}`);
-  return warnings;
-}
+const exists = (path: string) => access(path).then(
+  () => true,
+  () => false,
+);
 
 function notRestoredArgs(): string[] {
   return TAGS_NOT_RESTORED.map((t) => `--${t}`);

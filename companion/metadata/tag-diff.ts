@@ -24,6 +24,8 @@ export interface ReadAllTagsResult {
   tags: TagMap;
   /** The family 0 group of each key (`MakerNotes` for `Canon:...`). */
   family0: Record<string, string>;
+  /** Whether the file has a comment (a JPEG COM segment: exiftool's `File:Comment`, left out of `tags`). */
+  comment: boolean;
   errors: string[];
 }
 
@@ -40,9 +42,11 @@ export async function readAllTags(path: string, extraArgs: readonly string[] = [
   try {
     members = parseExiftoolJson(out.stdout)[0] ?? [];
   } catch {
-    return { tags: {}, family0: {}, errors: out.errors.length ? out.errors : ['no exiftool output'] };
+    return { tags: {}, family0: {}, comment: false, errors: out.errors.length ? out.errors : ['no exiftool output'] };
   }
+  let comment = false;
   for (const [grouped, value] of members) {
+    if (grouped === 'File:Comment') comment = true;
     const groups = groupsOf(grouped);
     if (grouped === 'SourceFile' || groups.some((g) => NON_METADATA_GROUPS.includes(g))) continue;
     const base = `${groups[groups.length - 1]}:${tagName(grouped)}`;
@@ -51,7 +55,7 @@ export async function readAllTags(path: string, extraArgs: readonly string[] = [
     tags[key] = value;
     family0[key] = groups[0]!;
   }
-  return { tags, family0, errors: out.errors };
+  return { tags, family0, comment, errors: out.errors };
 }
 
 export interface TagDiff {
