@@ -296,11 +296,11 @@ describe('tus uploads', () => {
     await problemOf(await create(file.length, { filename: 'a.jpg', sha256: sha256(file).slice(1) }), 400, 'ERR_VALIDATION');
     await problemOf(await create(file.length, { filename: 'a.jpg', sha256: sha256(file).toUpperCase() }), 400, 'ERR_VALIDATION');
     await problemOf(await create(file.length, { sha256: sha256(file) }), 400, 'ERR_FILENAME_INVALID');
-    const deferred = await fetch(`${origin}/api/v1/uploads`, {
+    const concatenated = await fetch(`${origin}/api/v1/uploads`, {
       method: 'POST',
-      headers: tusHeaders(admin, { 'upload-defer-length': '1', 'upload-metadata': uploadMetadata(meta) }),
+      headers: tusHeaders(admin, { 'upload-length': String(file.length), 'upload-concat': 'partial', 'upload-metadata': uploadMetadata(meta) }),
     });
-    await problemOf(deferred, 400, 'ERR_BAD_REQUEST');
+    await problemOf(concatenated, 400, 'ERR_BAD_REQUEST');
     assert.deepEqual(listDir('uploads'), []);
   });
 
@@ -401,7 +401,8 @@ describe('PATCH, received natively: broken and hostile requests leave the upload
       [{ 'upload-offset': '-1' }, 400, 'ERR_BAD_REQUEST'],
       [{ 'upload-offset': '01' }, 400, 'ERR_BAD_REQUEST'],
       [{ 'upload-offset': '1e3' }, 400, 'ERR_BAD_REQUEST'],
-      [{ 'upload-length': String(file.length) }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-length': String(file.length + 1) }, 400, 'ERR_BAD_REQUEST'],
+      [{ 'upload-length': '12kB' }, 400, 'ERR_BAD_REQUEST'],
       [{ 'upload-offset': '10' }, 409, 'ERR_CONFLICT'],
     ];
     for (const [change, status, code] of cases) {
@@ -683,5 +684,100 @@ describe('the sha256 declared after the bytes: Imagine-Sha256 on a final empty P
     assert.equal((await getAsset(id)).currentVersion, 'v2');
     assert.equal((await head(push)).status, 404);
     assert.equal(uploadsLeft(), 0);
+  });
+});
+
+describe('a deferred length (tus creation-defer-length): a file sent while it is being written', () => {
+  async function createDeferredLength(metadata: Record<string, string> = {}, headers: Record<string, string> = { 'upload-defer-length': '1' }): Promise<Response> {
+    return fetch(`${origin}/api/v1/uploads`, {
+      method: 'POST',
+      headers: tusHeaders(admin, { 'upload-metadata': uploadMetadata({ filename: 'growing.jpg', ...metadata }), ...headers }),
+    });
+  }
+  function patchWith(url: string, offset: number, body: Buffer, extra: Record<string, string>): Promise<Response> {
+    return fetch(url, {
+      method: 'PATCH',
+      headers: tusHeaders(admin, { 'upload-offset': String(offset), 'content-type': 'application/offset+octet-stream', ...extra }),
+      body: bodyOf(body),
+    });
+  }
+
+  test('bytes without a length, then the length and the digest on the final empty PATCH: one asset, the digest kept from the stream', async () => {
+    const file = await makeJpeg(700, 500);
+    const created = await createDeferredLength({ comment: 'still being written' });
+    assert.equal(created.status, 201, await created.text());
+    const url = String(created.headers.get('location'));
+    const waiting = await head(url);
+    assert.equal(waiting.headers.get('upload-defer-length'), '1');
+    assert.equal(waiting.headers.get('upload-length'), null);
+    const before = catalogCounts();
+    const data = await patch(url, 0, file);
+    assert.equal(data.status, 204, await data.text());
+    assert.equal(data.headers.get('upload-offset'), String(file.length));
+    assert.equal(data.headers.get('imagine-asset'), null, 'not finished without a length');
+    assert.deepEqual(catalogCounts(), before);
+    const done = await patchWith(url, file.length, Buffer.alloc(0), { 'upload-length': String(file.length), 'imagine-sha256': sha256(file) });
+    assert.equal(done.status, 204, await done.text());
+    assert.equal((await getAsset(String(done.headers.get('imagine-asset')))).versions[0]?.sha256, sha256(file));
+    assert.equal((await head(url)).status, 404);
+  });
+
+  test('the length declared on a middle PATCH; a wrong digest at the end is ERR_DIGEST_MISMATCH, nothing kept', async () => {
+    const file = await makeJpeg(500, 400);
+    const url = String((await createDeferredLength()).headers.get('location'));
+    const half = Math.floor(file.length / 2);
+    assert.equal((await patch(url, 0, file.subarray(0, half))).status, 204);
+    const rest = await patchWith(url, half, file.subarray(half), { 'upload-length': String(file.length) });
+    assert.equal(rest.status, 204, await rest.text());
+    assert.equal((await head(url)).headers.get('upload-length'), String(file.length));
+    const before = catalogCounts();
+    await problemOf(await patchWith(url, file.length, Buffer.alloc(0), { 'imagine-sha256': sha256(Buffer.from('other')) }), 400, 'ERR_DIGEST_MISMATCH');
+    assert.deepEqual(catalogCounts(), before);
+    assert.equal((await head(url)).status, 404);
+  });
+
+  test('hostile: a bad Upload-Defer-Length, both headers, a length below the bytes, above the limit or changed; the digest before the length', async () => {
+    await problemOf(await createDeferredLength({}, { 'upload-defer-length': '2' }), 400, 'ERR_BAD_REQUEST');
+    await problemOf(await createDeferredLength({}, { 'upload-defer-length': '1', 'upload-length': '10' }), 400, 'ERR_BAD_REQUEST');
+    await problemOf(await createDeferredLength({}, {}), 400, 'ERR_BAD_REQUEST');
+
+    const file = await makeJpeg(400, 300);
+    const url = String((await createDeferredLength()).headers.get('location'));
+    assert.equal((await patch(url, 0, file.subarray(0, 1000))).status, 204);
+    await problemOf(await patchWith(url, 1000, file.subarray(1000), { 'upload-length': '999' }), 400, 'ERR_BAD_REQUEST');
+    await problemOf(await patchWith(url, 1000, file.subarray(1000), { 'upload-length': String(LIMIT + 1) }), 413, 'ERR_PAYLOAD_TOO_LARGE');
+    // The digest needs the length first: the end of an upload of unknown length is unknown.
+    await problemOf(await patchWith(url, 1000, Buffer.alloc(0), { 'imagine-sha256': sha256(file) }), 400, 'ERR_VALIDATION');
+    assert.equal(await offsetOf(url), 1000, 'every refusal left the upload as it was');
+    assert.equal((await head(url)).headers.get('upload-defer-length'), '1');
+    assert.equal((await patchWith(url, 1000, file.subarray(1000), { 'upload-length': String(file.length) })).status, 204);
+    await problemOf(await patchWith(url, file.length, Buffer.alloc(0), { 'upload-length': String(file.length + 5), 'imagine-sha256': sha256(file) }), 400, 'ERR_BAD_REQUEST');
+    const done = await patchWith(url, file.length, Buffer.alloc(0), { 'upload-length': String(file.length), 'imagine-sha256': sha256(file) });
+    assert.equal(done.status, 204, await done.text());
+    assert.ok(done.headers.get('imagine-asset'));
+  });
+
+  test('without a length, the size limit still bounds the bytes: 413, the PATCH dropped', async () => {
+    const url = String((await createDeferredLength()).headers.get('location'));
+    // Content-Length over the limit: refused before a byte is read (the body is never sent).
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = httpRequest(url, {
+        method: 'PATCH',
+        headers: tusHeaders(admin, { 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(LIMIT + 1) }),
+      });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text });
+          req.destroy();
+        });
+      });
+      req.flushHeaders();
+    });
+    assert.equal(answer.status, 413, answer.text);
+    assert.equal((JSON.parse(answer.text) as { code: string }).code, 'ERR_PAYLOAD_TOO_LARGE');
+    assert.equal(await offsetOf(url), 0);
   });
 });

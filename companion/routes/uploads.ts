@@ -2,7 +2,10 @@
  * Resumable uploads (tus 1.0, via @tus/server and @tus/file-store) that end in the same
  * asset and version semantics as `POST {api}/assets` and `POST {api}/assets/{id}/versions`.
  *
- * - `POST {api}/uploads` creates an upload. `Upload-Length` is required; `Upload-Metadata`
+ * - `POST {api}/uploads` creates an upload. `Upload-Length` is required, or
+ *   `Upload-Defer-Length: 1` (tus creation-defer-length: a client sending a file while it is
+ *   still being written declares the length on a later PATCH, at the latest the final one; the
+ *   size limit bounds the bytes until then); `Upload-Metadata`
  *   carries `filename`, `sha256` (optional, see below), `collection` (a new asset), or `asset`
  *   with `ifMatch` (a new version of that asset), and `comment`. Everything that can be refused is
  *   refused here, before a byte is sent: the token, the size limit, the rights, a stale or
@@ -303,10 +306,11 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
   /** Uploads whose last byte arrived and that are being verified and committed. */
   const finishing = new Set<string>();
   /**
-   * Complete uploads waiting for their Imagine-Sha256 whose bytes all came in one PATCH from
-   * offset 0: the digest computed as they were written (else the file is read back).
+   * Uploads waiting for their Imagine-Sha256 (and, with a deferred length, their Upload-Length)
+   * whose bytes so far all came in one PATCH from offset 0: the digest computed as they were
+   * written and how many bytes it covers (else the file is read back).
    */
-  const digests = new Map<string, string>();
+  const digests = new Map<string, { bytes: number; sha256: string }>();
 
   const tus = new TusServer({
     path: `${API_PREFIX}/uploads`,
@@ -388,7 +392,8 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       const replay = library.idempotentResult(actor.name, intent.idempotencyKey, intentScope(intent));
       if (replay) return replayHeaders(ctx, replay);
       authorise(intent, actor);
-      const streamed = receivedDigest(ctx.received, upload.size) ?? digests.get(upload.id);
+      const kept = digests.get(upload.id);
+      const streamed = receivedDigest(ctx.received, upload.size) ?? (kept !== undefined && kept.bytes === upload.size ? kept.sha256 : undefined);
       const onDisk = streamed === undefined ? undefined : (await stat(path)).size;
       const { sha256, size } =
         streamed !== undefined && onDisk !== undefined && onDisk === upload.size
@@ -533,8 +538,9 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       if (offsetHeader === undefined || !/^(0|[1-9]\d{0,15})$/.test(offsetHeader)) {
         throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Offset (bytes) is required');
       }
-      if (header(request, 'upload-length') !== undefined) {
-        throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length is given when the upload is created (no deferred length)');
+      const uploadLength = header(request, 'upload-length');
+      if (uploadLength !== undefined && !/^(0|[1-9]\d{0,15})$/.test(uploadLength)) {
+        throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length is a number of bytes');
       }
       const offset = Number(offsetHeader);
       const digestHeader = header(request, 'imagine-sha256');
@@ -565,11 +571,25 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       try {
         if (finishing.has(id)) throw new ProtocolError('ERR_CONFLICT', 'this upload is being finished');
         upload = await store.getUpload(id).catch((error) => Promise.reject(tusError(error)));
-        if (upload.size === undefined) throw new ProtocolError('ERR_BAD_REQUEST', 'this upload has no length');
         if (upload.offset !== offset) {
           throw new ProtocolError('ERR_CONFLICT', `Upload-Offset ${offset} is not the upload's offset ${upload.offset}`, {
             extensions: { offset: upload.offset },
           });
+        }
+        if (uploadLength !== undefined) {
+          // A deferred length is declared once, by a PATCH (tus creation-defer-length); never changed.
+          const length = Number(uploadLength);
+          if (upload.size !== undefined && upload.size !== length) {
+            throw new ProtocolError('ERR_BAD_REQUEST', `Upload-Length ${length} differs from the upload's ${upload.size}`);
+          }
+          if (length < offset) throw new ProtocolError('ERR_BAD_REQUEST', `Upload-Length ${length} is less than the ${offset} bytes received`);
+          if (length > config.maxUploadBytes) {
+            throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `uploads are limited to ${config.maxUploadBytes} bytes`);
+          }
+          if (upload.size === undefined) {
+            await store.declareUploadLength(id, length);
+            upload.size = length;
+          }
         }
         const intent = parseUploadIntent(upload.metadata);
         if (digestHeader !== undefined) {
@@ -582,30 +602,39 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
           if (intent.sha256 !== undefined && intent.sha256 !== digestHeader) {
             throw new ProtocolError('ERR_VALIDATION', 'Imagine-Sha256 differs from the sha256 declared when the upload was created');
           }
-        } else if (intent.sha256 === undefined && offset === upload.size) {
+        } else if (intent.sha256 === undefined && upload.size !== undefined && offset === upload.size) {
           throw new ProtocolError(
             'ERR_VALIDATION',
             'every byte of this upload has arrived: its final empty PATCH carries Imagine-Sha256 (no sha256 was declared at creation)',
           );
         }
-        const room = upload.size - offset;
+        // Without a length yet, the size limit bounds the body.
+        const room = (upload.size ?? config.maxUploadBytes) - offset;
         if (declared !== undefined && declared > room) {
-          throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `${declared} bytes from offset ${offset} go past the upload's ${upload.size} bytes`);
+          throw new ProtocolError(
+            'ERR_PAYLOAD_TOO_LARGE',
+            upload.size === undefined
+              ? `uploads are limited to ${config.maxUploadBytes} bytes`
+              : `${declared} bytes from offset ${offset} go past the upload's ${upload.size} bytes`,
+          );
         }
         ctx.received = offset === 0 ? { offset: 0, bytes: 0, hash: createHash('sha256') } : undefined;
         if (released) throw new ProtocolError('ERR_CONFLICT', 'another request took over this upload; ask its offset again');
         received = await appendBody(request.raw, join(directory, id), offset, room, ctx.received, (cancel) => (stop = cancel));
         if (received.ended === 'overflow') {
           await truncate(join(directory, id), offset); // none of this PATCH's bytes: the upload as it was
-          throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `the body goes past the upload's ${upload.size} bytes`);
+          throw new ProtocolError(
+            'ERR_PAYLOAD_TOO_LARGE',
+            upload.size === undefined ? `uploads are limited to ${config.maxUploadBytes} bytes` : `the body goes past the upload's ${upload.size} bytes`,
+          );
         }
         upload.offset = offset + received.written;
         complete = received.ended === 'complete' && upload.offset === upload.size;
         digest = intent.sha256 ?? digestHeader;
-        if (complete && digest === undefined) {
-          // Every byte is here, the digest comes with a final empty PATCH: keep the one computed on the way.
-          const streamed = receivedDigest(ctx.received, upload.size);
-          if (streamed !== undefined) digests.set(id, streamed);
+        if (!complete || digest === undefined) {
+          // The digest or the length comes with a later PATCH: keep the digest computed on the way.
+          const streamed = receivedDigest(ctx.received, received.ended === 'complete' ? upload.offset : undefined);
+          if (streamed !== undefined) digests.set(id, { bytes: upload.offset, sha256: streamed });
           complete = false;
         }
         if (complete) claimFinish(id);
@@ -637,6 +666,7 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       headers: Type.Object({
         ...TusHeaders,
         'upload-length': Type.Optional(Type.String({ description: 'Size of the whole file in bytes' })),
+        'upload-defer-length': Type.Optional(Type.String({ description: '1: the length comes with a later PATCH (tus creation-defer-length)' })),
         'upload-metadata': Type.Optional(Type.String({ description: 'tus metadata: comma-separated "key base64(value)"' })),
       }),
       response: {
@@ -648,12 +678,19 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     handler: async (request, reply) => {
       const actor = request.actor;
       if (!actor) throw new ProtocolError('ERR_UNAUTHORIZED', 'a token is required to upload');
-      if (header(request, 'upload-defer-length') !== undefined || header(request, 'upload-concat') !== undefined) {
-        throw new ProtocolError('ERR_BAD_REQUEST', 'uploads need Upload-Length (no deferred length, no concatenation)');
+      if (header(request, 'upload-concat') !== undefined) {
+        throw new ProtocolError('ERR_BAD_REQUEST', 'uploads are not concatenated (no Upload-Concat)');
       }
-      const lengthHeader = header(request, 'upload-length') ?? '';
-      if (!/^\d{1,16}$/.test(lengthHeader)) throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length (bytes) is required');
-      if (Number(lengthHeader) > config.maxUploadBytes) {
+      const lengthHeader = header(request, 'upload-length');
+      const deferLength = header(request, 'upload-defer-length');
+      if (deferLength !== undefined) {
+        // tus creation-defer-length: the length comes with a later PATCH (a file still being written).
+        if (deferLength !== '1' || lengthHeader !== undefined) {
+          throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Defer-Length is 1, and then without Upload-Length');
+        }
+      } else if (lengthHeader === undefined || !/^\d{1,16}$/.test(lengthHeader)) {
+        throw new ProtocolError('ERR_BAD_REQUEST', 'Upload-Length (bytes) is required, or Upload-Defer-Length: 1');
+      } else if (Number(lengthHeader) > config.maxUploadBytes) {
         throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `uploads are limited to ${config.maxUploadBytes} bytes`);
       }
       let metadata: Record<string, string | null>;
@@ -708,8 +745,8 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
       },
     });
 
-  uploadRoute('HEAD', 'The offset of an upload (Upload-Offset, Upload-Length)', {
-    200: Empty('Upload-Offset and Upload-Length headers'),
+  uploadRoute('HEAD', 'The offset of an upload (Upload-Offset, Upload-Length or Upload-Defer-Length)', {
+    200: Empty('Upload-Offset, and Upload-Length or (not declared yet) Upload-Defer-Length: 1'),
     ...problemResponses(401, 404, 410),
   });
   uploadRoute(
@@ -722,6 +759,9 @@ export async function uploadRoutes(app: FastifyInstance, { config, services }: A
     Type.Object({
       ...TusHeaders,
       'upload-offset': Type.Optional(Type.String({ description: "The upload's offset, where this PATCH's bytes go" })),
+      'upload-length': Type.Optional(
+        Type.String({ description: 'Size of the whole file in bytes, once known, for an upload created with Upload-Defer-Length: 1' }),
+      ),
       'imagine-sha256': Type.Optional(
         Type.String({
           description:

@@ -9,6 +9,12 @@
  *     until the queue item is done): spool copy, metadata preservation, policy, sha256, tus
  *     upload, server verification — target within 1.3x of (1).
  *
+ * The library server runs in its own process (`imagine serve --role library`), as it would on
+ * another machine; the raw client and the agent run in this one. The original carries XMP, IIM
+ * and EXIF as real ones do (copied from ExifTool's test images), and each edited file is a new
+ * picture without them, as an editor that drops metadata saves it: preservation has everything
+ * to restore.
+ *
  * Each timed step starts once the machine is idle (the server's IIIF preparation of the previous
  * version done). The two alternate, BENCH_ROUNDS times (a new version each time: the raw POST with If-Match of
  * the current version, the save-back from a fresh checkout of it), so that both see the same
@@ -17,20 +23,22 @@
  * Results are printed and written into docs/benchmarks.md between the agent markers (not with
  * BENCH_NO_DOC=1). Options: BENCH_MB (default 200), BENCH_ROUNDS (default 3).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildApp } from '../../companion/app.ts';
 import { loadConfig } from '../../companion/config.ts';
 import { readPairingToken } from '../../companion/agent/pairing.ts';
 import { openAgentServices } from '../../companion/agent/services.ts';
-import { endExiftool } from '../../companion/metadata/exiftool.ts';
-import { startTestLibrary } from '../helpers/test-library.ts';
+import { libraryServicesOptions, openLibraryServices } from '../../companion/library/services.ts';
+import { endExiftool, runExiftool } from '../../companion/metadata/exiftool.ts';
+import { fixture } from '../helpers/metadata.ts';
 import { writeBenchSection } from './bench-doc.ts';
 import { postFile } from './post-file.ts';
 
@@ -51,8 +59,42 @@ const timed = async (run: () => Promise<unknown>) => {
   return (performance.now() - t0) / 1000;
 };
 
+/** XMP, IIM, EXIF and an ICC profile from ExifTool's test images, as a studio's original carries them. */
+async function addMetadata(path: string): Promise<void> {
+  for (const args of [
+    ['-tagsFromFile', fixture('ExifTool.tif'), '-EXIF:all', '-IPTC:all', '-ICC_Profile'],
+    ['-tagsFromFile', fixture('XMP.jpg'), '-XMP:all'],
+  ]) {
+    const out = await runExiftool(['-overwrite_original', '-m', ...args, path]);
+    if (out.errors.length) throw new Error(out.errors.join('; '));
+  }
+}
+
+/** A library server in its own process, with an administrator token made before it starts. */
+async function startLibraryServer(dataDir: string): Promise<{ origin: string; admin: string; child: ChildProcess }> {
+  const services = await openLibraryServices(libraryServicesOptions(loadConfig({ flags: { dataDir }, readFile: false }), 'agent bench'));
+  await services.auth.addUser({ name: 'admin', admin: true });
+  const admin = (await services.auth.createToken('admin')).token;
+  await services.close();
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const child = spawn(process.execPath, [join(root, 'companion/bin/imagine.js'), 'serve', '--data', dataDir, '--port', '0', '--json'], {
+    cwd: root,
+    env: { ...process.env, IMAGINE_ROLE: 'library', IMAGINE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+    });
+    child.once('exit', (code) => reject(new Error(`library server exited (${code})`)));
+  });
+  return { origin: (JSON.parse(line) as { url: string }).url, admin, child };
+}
+
 const work = await mkdtemp(join(tmpdir(), 'imagine-bench-agent-'));
-const lib = await startTestLibrary({ name: 'bench-agent', flags: { maxUploadBytes: 4 * 1024 ** 3 } });
+const lib = await startLibraryServer(join(work, 'library'));
 const agentDir = join(work, 'agent');
 const config = loadConfig({ flags: { dataDir: agentDir, role: 'agent', port: 0 }, readFile: false });
 const services = await openAgentServices(config);
@@ -102,6 +144,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 try {
   const source = join(work, 'source.tif');
   await bigTiff(source, 1);
+  await addMetadata(source);
   const size = (await stat(source)).size;
   const api = `${lib.origin}/api/v1`;
   const auth = { authorization: `Bearer ${lib.admin}` };
@@ -116,6 +159,7 @@ try {
     // 1. Raw upload of a new version of the same size (a new file each round).
     const raw = join(work, 'raw.tif');
     await bigTiff(raw, 2 + round);
+    await addMetadata(raw); // what the save-backs below start from
     await untilIdle();
     rawRuns.push(
       await timed(async () => {
@@ -174,7 +218,9 @@ try {
   else await writeBenchSection('agent', 'Agent save-back', block);
 } finally {
   await agent.close();
-  await lib.close();
+  const exited = new Promise((resolve) => lib.child.once('exit', resolve));
+  lib.child.kill();
+  await exited;
   await endExiftool();
   await rm(work, { recursive: true, force: true });
 }
