@@ -166,11 +166,12 @@ interface Proxy {
   times: number;
   ranges: string[];
   uploadHeads: number;
+  uploads: string[];
   close(): Promise<void>;
 }
 
 async function startProxy(): Promise<Proxy> {
-  const state = { mode: 'pass' as ProxyMode, times: Infinity, ranges: [] as string[], uploadHeads: 0 };
+  const state = { mode: 'pass' as ProxyMode, times: Infinity, ranges: [] as string[], uploadHeads: 0, uploads: [] as string[] };
   const misbehave = (mode: ProxyMode) => {
     if (state.mode !== mode || state.times <= 0) return false;
     state.times--;
@@ -183,6 +184,10 @@ async function startProxy(): Promise<Proxy> {
     const isUpload = path.startsWith('/api/v1/uploads');
     if (isFile && req.headers.range) state.ranges.push(req.headers.range);
     if (isUpload && req.method === 'HEAD') state.uploadHeads++;
+    if (isUpload) {
+      const noted = [req.method, req.headers['upload-defer-length'] && 'defer-length', req.headers['upload-length'] && req.method === 'PATCH' && 'length', req.headers['imagine-sha256'] && 'sha256'];
+      state.uploads.push(noted.filter(Boolean).join(' '));
+    }
     if (isUpload && (req.method === 'POST' || req.method === 'PATCH') && misbehave('fail-uploads')) {
       req.resume();
       res.writeHead(500, { 'content-type': 'text/plain' }).end('boom');
@@ -271,6 +276,13 @@ async function startProxy(): Promise<Proxy> {
     },
     get uploadHeads() {
       return state.uploadHeads;
+    },
+    /** Upload requests seen: method, and `defer-length`, `length` (on a PATCH), `sha256` when they carry them. */
+    get uploads() {
+      return state.uploads;
+    },
+    set uploads(v: string[]) {
+      state.uploads = v;
     },
     set uploadHeads(v: number) {
       state.uploadHeads = v;
@@ -613,6 +625,42 @@ describe('bad input', () => {
     } finally {
       writing = false;
       await writer;
+    }
+  });
+
+  test('the file is sent while it is prepared (a head start), then finished by the worker: one upload, one version', async () => {
+    const asset = await addAsset();
+    const checkout = await checkoutReady(agent, proxied(asset.uri));
+    await photoshopSave(checkout.path);
+    proxy.uploads = [];
+    const item = await push(agent, checkout);
+    const done = await settledItem(agent, item.id);
+    assert.equal(done.state, 'done', JSON.stringify(done.error));
+    assert.deepEqual(proxy.uploads.filter((u) => u.startsWith('POST')), ['POST defer-length'], proxy.uploads.join(', '));
+    assert.equal(proxy.uploads.at(-1), 'PATCH length sha256', 'the worker declared the length and the digest');
+    assert.deepEqual((await versionsOf(asset.id)).map((v) => v.id), ['v1', 'v2']);
+    const { body: moved } = await agent.call<Checkout>('GET', `/checkouts/${checkout.id}`);
+    const stored = (await (await api(`/assets/${asset.id}`)).json()) as { versions: Array<{ id: string; sha256: string }> };
+    assert.equal(stored.versions.find((v) => v.id === 'v2')?.sha256, moved.sha256, 'the server holds the prepared file');
+  });
+
+  test('a push refused after its head start began (workflow policy) abandons that upload', async () => {
+    const policyFile = join(libraryData, 'workflow-policy.json');
+    await writeFile(policyFile, JSON.stringify({ requiredFields: ['headline'] }));
+    try {
+      const asset = await addAsset();
+      const checkout = await checkoutReady(agent, proxied(asset.uri));
+      await photoshopSave(checkout.path);
+      await runExiftool(['-overwrite_original', '-XMP-photoshop:Headline=', '-IPTC:Headline=', checkout.path]);
+      proxy.uploads = [];
+      const refused = await agent.call('POST', `/checkouts/${checkout.id}/push`, {});
+      assert.equal(refused.status, 422, JSON.stringify(refused.body));
+      for (let i = 0; i < 100 && !proxy.uploads.includes('DELETE'); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(proxy.uploads[0], 'POST defer-length', 'the head start had begun');
+      assert.ok(proxy.uploads.includes('DELETE'), proxy.uploads.join(', '));
+      assert.deepEqual((await versionsOf(asset.id)).map((v) => v.id), ['v1']);
+    } finally {
+      await rm(policyFile, { force: true });
     }
   });
 

@@ -36,6 +36,12 @@ export interface PreparePushOptions {
   policy: WorkflowPolicy;
   /** Time between the two looks at the file, ms. */
   settleMs?: number;
+  /**
+   * Called when exiftool starts writing the prepared file front to back (see preserve's
+   * `onOutputStarted`), with what will be uploaded and a promise settled when it is written:
+   * the queue sends it ahead while it is made.
+   */
+  onWriting?: (file: { path: string; filename: string }, written: Promise<void>) => void;
 }
 
 export interface PreparedPush {
@@ -70,7 +76,12 @@ export async function preparePush(options: PreparePushOptions): Promise<Prepared
     const base = { versionId: checkout.baseVersion, uri: baseVersionUri(checkout) };
     const result = await whileSettled(
       source,
-      () => preserve(pristine, source, { base, output: prepared }),
+      () =>
+        preserve(pristine, source, {
+          base,
+          output: prepared,
+          onOutputStarted: options.onWriting && ((written) => options.onWriting!({ path: prepared, filename }, written)),
+        }),
       { settleMs: options.settleMs },
     );
     const [facts, { size }] = await Promise.all([readPolicyFacts(prepared, filename), stat(prepared)]);

@@ -17,10 +17,20 @@
  * before declaring it) and declares it on a final empty PATCH (`Imagine-Sha256`). A retry uses
  * the recorded digest, or hashes the spool file (never changed once prepared) when the upload
  * resumes from an offset past 0 (tus-client.ts).
+ *
+ * A head start: while exiftool writes the prepared file (front to back, from the edited file),
+ * its bytes are already sent, as they appear, to an upload created with a deferred length
+ * (`tusHeadStart`), so the preparation and the upload overlap. It never decides anything: the
+ * worker waits for it, then finishes that upload like any resumed one (the rest of the bytes,
+ * the length, the digest of the finished spool file, which the server checks against what it
+ * received: a mismatch starts a new upload). A server without deferred lengths, an unreachable
+ * one or any failure only costs the head start; a push refused before it is queued (policy,
+ * preservation) abandons its upload.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { isProtocolError, ProtocolError } from '../../shared/errors.ts';
@@ -30,10 +40,11 @@ import { BlobStore } from '../library/blob-store.ts';
 import { writeForkProvenance } from '../metadata/fork.ts';
 import { PRISTINE_DIR, type Checkouts } from './checkouts.ts';
 import { fileSystemError } from './download.ts';
+import { followFile } from './follow-file.ts';
 import { preparePush } from './push.ts';
 import { isUnreachable, type AgentServices, type QueueSummary } from './services.ts';
 import { removeSpoolFolder } from './spool.ts';
-import { tusUpload } from './tus-client.ts';
+import { TUS_VERSION, tusHeadStart, tusUpload } from './tus-client.ts';
 
 export const QUEUE_FILE = 'queue.json';
 
@@ -104,12 +115,36 @@ const newItemId = () => `push_${randomBytes(9).toString('base64url')}`;
 const errorOf = (error: unknown) =>
   isProtocolError(error) ? { code: error.code, message: error.message } : { code: 'ERR_INTERNAL', message: 'the push failed' };
 
+/** A push's file sent while it was prepared (`PushQueue.#headStart`). */
+interface HeadStart {
+  /** The upload, once created. */
+  url: string | undefined;
+  /** Settles (never rejects) when the head start has ended, however it ended. */
+  done: Promise<void>;
+  /** Stops it and removes its upload (the push was refused before it was queued). */
+  abandon(): void;
+}
+
+/** An upload's Upload-Metadata for a queue item. No sha256: it is declared after the bytes (hashed while they are sent, or known). */
+function uploadMetadata(item: Pick<QueueRecord, 'kind' | 'filename' | 'comment' | 'idempotencyKey' | 'assetId' | 'baseVersion' | 'collection'>): Record<string, string | undefined> {
+  const metadata: Record<string, string | undefined> = { filename: item.filename, comment: item.comment, idempotencyKey: item.idempotencyKey };
+  if (item.kind === 'version') {
+    metadata.asset = item.assetId;
+    metadata.ifMatch = item.baseVersion;
+  } else {
+    metadata.collection = item.collection;
+  }
+  return metadata;
+}
+
 export class PushQueue implements QueueSummary {
   readonly #services: AgentServices;
   readonly #checkouts: Checkouts;
   readonly #db: Low<QueueFile>;
   readonly #options: Required<Omit<PushQueueOptions, 'policy'>> & Pick<PushQueueOptions, 'policy'>;
   readonly #abort = new AbortController();
+  /** Head starts of items just queued, by item id (waited for by the worker). */
+  readonly #headStarts = new Map<string, HeadStart>();
   #running: Promise<void> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -187,19 +222,31 @@ export class PushQueue implements QueueSummary {
       );
     }
     const id = newItemId();
+    const idempotencyKey = randomUUID();
     const policy = (await this.#options.policy?.(checkout.connection)) ?? {};
-    const prepared = await preparePush({
-      agentDir: this.#services.dir,
-      itemId: id,
-      checkout,
-      path: request.path,
-      policy,
-      settleMs: this.#options.settleMs,
-    });
+    let headStart: HeadStart | undefined;
+    let prepared: Awaited<ReturnType<typeof preparePush>>;
+    try {
+      prepared = await preparePush({
+        agentDir: this.#services.dir,
+        itemId: id,
+        checkout,
+        path: request.path,
+        policy,
+        settleMs: this.#options.settleMs,
+        onWriting: (file, written) => {
+          const metadata = uploadMetadata({ kind: 'version', filename: file.filename, comment: request.comment, idempotencyKey, assetId: checkout.assetId, baseVersion: checkout.baseVersion });
+          headStart = this.#headStart(checkout.connection, metadata, followFile(file.path, written));
+        },
+      });
+    } catch (error) {
+      headStart?.abandon();
+      throw error;
+    }
     const now = new Date().toISOString();
     const item: QueueRecord = {
       id,
-      idempotencyKey: randomUUID(),
+      idempotencyKey,
       checkout: checkout.id,
       connection: checkout.connection,
       assetId: checkout.assetId,
@@ -219,14 +266,17 @@ export class PushQueue implements QueueSummary {
     if (prepared.mediaType) item.mediaType = prepared.mediaType;
     if (request.comment) item.comment = request.comment;
     if (request.requestId) item.requestId = request.requestId;
+    if (headStart?.url) item.uploadUrl = headStart.url;
     this.#db.data.items.push(item);
     try {
       await this.#save();
     } catch (error) {
       this.#db.data.items = this.#db.data.items.filter((i) => i.id !== id);
+      headStart?.abandon();
       await removeSpoolFolder(this.#services.dir, id);
       throw error;
     }
+    if (headStart) this.#headStarts.set(id, headStart);
     await this.#checkouts.update(checkout.id, { state: 'pushing', pushItem: id });
     this.#kick();
     return this.require(id);
@@ -351,6 +401,17 @@ export class PushQueue implements QueueSummary {
   async #attempt(item: QueueRecord): Promise<void> {
     this.#set(item, { state: 'uploading', attempts: item.attempts + 1, nextAttempt: undefined });
     await this.#save().catch(() => {});
+    const headStart = this.#headStarts.get(item.id);
+    if (headStart) {
+      // What it sent is resumed below: the worker never sends while it does. The finished file's
+      // digest (declared at the end, checked by the server against what it received) is taken
+      // meanwhile.
+      this.#headStarts.delete(item.id);
+      const [digest] = await Promise.all([item.sha256 === undefined ? BlobStore.hashFile(item.path).catch(() => undefined) : undefined, headStart.done]);
+      if (digest && digest.size === item.size) this.#set(item, { sha256: digest.sha256 });
+      if (headStart.url && !item.uploadUrl) this.#set(item, { uploadUrl: headStart.url });
+      await this.#save().catch(() => {});
+    }
     try {
       if (!(await exists(item.path))) {
         throw new ProtocolError('ERR_FILE_MISSING', `the prepared file of push ${item.id} is gone; push the checkout again`);
@@ -380,23 +441,8 @@ export class PushQueue implements QueueSummary {
   }
 
   async #upload(item: QueueRecord): Promise<{ assetId: string; version: string }> {
-    const connection = this.#services.connections.require(item.connection);
-    const client = this.#services.client(item.connection, { timeoutMs: 30_000 });
-    const discovery = await client.discover();
-    const api = new URL(discovery.endpoints.api, connection.origin).href.replace(/\/+$/, '');
-    const endpoint = new URL(discovery.endpoints.uploads ?? `${api}/uploads`, connection.origin).href;
-    // No sha256 here: it is declared after the bytes (hashed while they are sent, or known).
-    const metadata: Record<string, string | undefined> = {
-      filename: item.filename,
-      comment: item.comment,
-      idempotencyKey: item.idempotencyKey,
-    };
-    if (item.kind === 'version') {
-      metadata.asset = item.assetId;
-      metadata.ifMatch = item.baseVersion;
-    } else {
-      metadata.collection = item.collection;
-    }
+    const { connection, endpoint } = await this.#uploadsEndpoint(item.connection);
+    const metadata = uploadMetadata(item);
     return tusUpload({
       fetch: this.#services.fetch,
       endpoint,
@@ -420,6 +466,52 @@ export class PushQueue implements QueueSummary {
         item.progress = { done, total };
       },
     });
+  }
+
+  /** A connection and its server's uploads endpoint (from its discovery document). */
+  async #uploadsEndpoint(connectionId: string): Promise<{ connection: ReturnType<AgentServices['connections']['require']>; endpoint: string }> {
+    const connection = this.#services.connections.require(connectionId);
+    const discovery = await this.#services.client(connectionId, { timeoutMs: 30_000 }).discover();
+    const api = new URL(discovery.endpoints.api, connection.origin).href.replace(/\/+$/, '');
+    return { connection, endpoint: new URL(discovery.endpoints.uploads ?? `${api}/uploads`, connection.origin).href };
+  }
+
+  /** Starts sending a push's file while it is being written (see the module comment); never throws. */
+  #headStart(connectionId: string, metadata: Record<string, string | undefined>, stream: Readable): HeadStart {
+    const stop = new AbortController();
+    const signal = AbortSignal.any([stop.signal, this.#abort.signal]);
+    const headStart: HeadStart = {
+      url: undefined,
+      done: (async () => {
+        const { connection, endpoint } = await this.#uploadsEndpoint(connectionId);
+        await tusHeadStart({
+          fetch: this.#services.fetch,
+          endpoint,
+          token: connection.token,
+          metadata,
+          stream,
+          signal,
+          onCreated: (url) => (headStart.url = url),
+        });
+      })().then(
+        () => undefined,
+        () => {
+          stream.destroy();
+        },
+      ),
+      abandon: () => {
+        stop.abort(new ProtocolError('ERR_CONFLICT', 'the push was not queued'));
+        void headStart.done.then(async () => {
+          if (!headStart.url) return;
+          const { connection } = await this.#uploadsEndpoint(connectionId);
+          const headers: Record<string, string> = { 'Tus-Resumable': TUS_VERSION };
+          if (connection.token) headers.Authorization = `Bearer ${connection.token}`;
+          const res = await this.#services.fetch(headStart.url, { method: 'DELETE', headers, signal: AbortSignal.timeout(10_000) });
+          await res.body?.cancel();
+        }).catch(() => {}); // an upload left behind is swept by the server
+      },
+    };
+    return headStart;
   }
 
   /** A push landed: the item is done, the checkout's base is the new version (its file the new pristine copy). */

@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { ProtocolError } from '../../shared/errors.ts';
 import { startTestLibrary, type TestLibrary } from '../../test/helpers/test-library.ts';
-import { tusUpload } from './tus-client.ts';
+import { Readable } from 'node:stream';
+import { followFile } from './follow-file.ts';
+import { tusHeadStart, tusUpload } from './tus-client.ts';
 
 let library: TestLibrary;
 let dir: string;
@@ -191,6 +193,90 @@ describe('tusUpload', () => {
         tusUpload(options({ path: otherPath, metadata: { filename: 'other.jpg' }, sha256: sha256(file) })),
         (error) => error instanceof ProtocolError && error.code === 'ERR_DIGEST_MISMATCH',
       );
+    });
+  });
+
+  describe('a head start: the file sent while it is written (deferred length)', () => {
+    const headStart = (stream: Readable, endpointUrl = endpoint()) =>
+      tusHeadStart({ fetch, endpoint: endpointUrl, token: library.admin, metadata: { filename: 'growing.jpg' }, stream });
+    /** Writes `data` into `target` in three parts with pauses; answers the promise `followFile` waits for. */
+    function writeSlowly(target: string, data: Buffer, fail = false): Promise<void> {
+      return (async () => {
+        await writeFile(target, data.subarray(0, 1000));
+        await new Promise((r) => setTimeout(r, 20));
+        await writeFile(target, data.subarray(0, Math.floor(data.length / 2)));
+        await new Promise((r) => setTimeout(r, 20));
+        if (fail) throw new Error('the writer failed');
+        await writeFile(target, data);
+      })();
+    }
+
+    test('sends the bytes as they come without a length; tusUpload declares length and digest and lands', async () => {
+      const growing = join(dir, 'growing.jpg');
+      const written = writeSlowly(growing, file);
+      const { url, sent } = await headStart(followFile(growing, written, { pollMs: 2 }));
+      assert.equal(sent, file.length);
+      const waiting = await fetch(url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } });
+      assert.equal(waiting.headers.get('upload-defer-length'), '1');
+      const digests: string[] = [];
+      const result = await tusUpload(options({ path: growing, uploadUrl: url, metadata: { filename: 'growing.jpg' }, onDigest: (d) => void digests.push(d) }));
+      assert.deepEqual(digests, [sha256(file)]);
+      assert.equal(library.services.library.getAsset(result.assetId).versions.at(-1)?.sha256, sha256(file));
+    });
+
+    test('cut part-way (the writer failed): tusUpload resumes from what arrived, with the length', async () => {
+      const growing = join(dir, 'cut.jpg');
+      let url: string | undefined;
+      await assert.rejects(
+        tusHeadStart({
+          fetch,
+          endpoint: endpoint(),
+          token: library.admin,
+          metadata: { filename: 'cut.jpg' },
+          stream: followFile(growing, writeSlowly(growing, file, true), { pollMs: 2 }),
+          onCreated: (created) => (url = created),
+        }),
+      );
+      assert.ok(url);
+      const head = await fetch(url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } });
+      const arrived = Number(head.headers.get('upload-offset'));
+      assert.ok(arrived < file.length, `${arrived} bytes arrived before the cut`);
+      // The file is finished after all (another attempt of the writer); the upload goes on from there.
+      await writeFile(growing, file);
+      const result = await tusUpload(options({ path: growing, uploadUrl: url, metadata: { filename: 'cut.jpg' } }));
+      assert.equal(library.services.library.getAsset(result.assetId).versions.at(-1)?.sha256, sha256(file));
+    });
+
+    test('bytes sent that are not the finished file: longer ones start a new upload, different ones are ERR_DIGEST_MISMATCH', async () => {
+      const first = await headStart(Readable.from([file]));
+      const small = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#345' } }).jpeg().toBuffer();
+      const shorter = join(dir, 'shorter.jpg');
+      await writeFile(shorter, small);
+      const landed = await tusUpload(options({ path: shorter, size: small.length, uploadUrl: first.url, metadata: { filename: 'shorter.jpg' } }));
+      assert.equal(library.services.library.getAsset(landed.assetId).versions.at(-1)?.sha256, sha256(small));
+      assert.equal((await fetch(first.url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } })).status, 404);
+
+      const flipped = Buffer.from(file);
+      flipped.writeUInt8(flipped.readUInt8(5000) ^ 0xff, 5000);
+      const second = await headStart(Readable.from([flipped]));
+      await assert.rejects(
+        tusUpload(options({ uploadUrl: second.url, metadata: { filename: 'photo.jpg' } })),
+        (error) => error instanceof ProtocolError && error.code === 'ERR_DIGEST_MISMATCH',
+      );
+    });
+
+    test('a server without deferred lengths refuses the head start with its problem', async () => {
+      const strict = createServer((req, res) => {
+        req.resume();
+        const body = JSON.stringify({ type: 'about:blank', title: 'x', status: 400, code: 'ERR_BAD_REQUEST', detail: 'uploads need Upload-Length' });
+        res.writeHead(400, { 'content-type': 'application/problem+json' }).end(body);
+      });
+      await new Promise<void>((r) => strict.listen(0, '127.0.0.1', r));
+      try {
+        await assert.rejects(headStart(Readable.from([file]), `http://127.0.0.1:${(strict.address() as AddressInfo).port}/api/v1/uploads`), { code: 'ERR_BAD_REQUEST' });
+      } finally {
+        strict.close();
+      }
     });
   });
 

@@ -15,6 +15,9 @@
  * that extension refuses the creation without `sha256` (ERR_VALIDATION): the file is then
  * hashed first and the creation repeated with it.
  *
+ * A file still being written can be sent ahead of that (`tusHeadStart`, with a deferred
+ * length); `tusUpload` given its URL finishes it.
+ *
  * HEAD and POST go through `fetch`; the PATCH body goes from the file to the socket through
  * node streams (`node:http`/`node:https`, 1 MiB reads): fetch's web streams cost more than the
  * rest of a 200 MB upload on loopback (docs/decisions.md, "save-back speed").
@@ -25,6 +28,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { PROBLEM_CONTENT_TYPE, ProtocolError, fromProblem } from '../../shared/errors.ts';
@@ -97,44 +101,48 @@ function resultOf(response: Response): TusResult | undefined {
   return { assetId, version, replayed: response.headers.get('idempotent-replayed') === 'true' };
 }
 
+/** One request through `fetch`, aborted by the caller's signal or after `idleMs`; a network error is ERR_UPSTREAM_UNREACHABLE. */
+async function callTus(options: { fetch: typeof fetch; signal?: AbortSignal }, idleMs: number, url: string, init: RequestInit, what: string): Promise<Response> {
+  const idle = new AbortController();
+  const timer = setTimeout(() => idle.abort(new Error(`no answer for ${idleMs} ms`)), idleMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
+  try {
+    return await options.fetch(url, { ...init, signal, redirect: 'manual' });
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason ?? error;
+    throw new ProtocolError('ERR_UPSTREAM_UNREACHABLE', `${what} failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Uploads (or resumes) the file; answers the asset and version it became. */
 export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   const base: Record<string, string> = { 'Tus-Resumable': TUS_VERSION };
   if (options.token) base.Authorization = `Bearer ${options.token}`;
   const idleMs = options.idleTimeoutMs ?? 60_000;
 
-  /** One request, aborted by the caller's signal or when idle; `touch()` marks progress. */
-  const call = async (url: string, init: RequestInit & { duplex?: 'half' }, what: string, body?: (touch: () => void) => AsyncIterable<Uint8Array>) => {
-    const idle = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const touch = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => idle.abort(new Error(`no progress for ${idleMs} ms`)), idleMs);
-    };
-    touch();
-    const signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
-    try {
-      if (body) {
-        init.body = body(touch) as unknown as BodyInit;
-        init.duplex = 'half';
-      }
-      return await options.fetch(url, { ...init, signal, redirect: 'manual' });
-    } catch (error) {
-      if (options.signal?.aborted) throw options.signal.reason ?? error;
-      throw new ProtocolError('ERR_UPSTREAM_UNREACHABLE', `${what} failed: ${(error as Error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const call = (url: string, init: RequestInit, what: string) => callTus(options, idleMs, url, init, what);
 
   let url = options.uploadUrl;
   let offset = 0;
+  /** The upload was made before its length was known (a head start, `tusHeadStart`): its PATCHes declare it. */
+  let lengthDeferred = false;
   if (url) {
     const head = await call(url, { method: 'HEAD', headers: base }, 'HEAD upload');
     if (head.ok) {
       offset = Number(head.headers.get('upload-offset'));
-      if (!Number.isSafeInteger(offset) || offset < 0 || offset > options.size) {
+      lengthDeferred = head.headers.get('upload-defer-length') === '1';
+      const length = head.headers.get('upload-length');
+      if (!Number.isSafeInteger(offset) || offset < 0) {
         throw new ProtocolError('ERR_UPSTREAM_INVALID', 'the upload answered a wrong Upload-Offset');
+      }
+      if (offset > options.size || (length !== null && Number(length) !== options.size)) {
+        // Not this file's bytes (a head start of a file that changed after): start again.
+        await call(url, { method: 'DELETE', headers: base }, 'DELETE upload').then((r) => r.body?.cancel(), () => undefined);
+        url = undefined;
+        offset = 0;
+        lengthDeferred = false;
       }
     } else if (head.status === 404 || head.status === 410) {
       url = undefined; // finished (its key tells the result) or expired: create again
@@ -178,10 +186,19 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   }
 
   options.onProgress?.(offset, options.size);
+  const withLength = lengthDeferred ? { ...base, 'Upload-Length': String(options.size) } : base;
+  const patchOf = (start: number) => ({
+    url: url!,
+    start,
+    idleMs,
+    signal: options.signal,
+    onProgress: options.onProgress,
+    file: { path: options.path, size: options.size },
+  });
   if (deferred && offset < options.size) {
     // The bytes, hashed as they are read when they are the whole file and the digest is unknown.
     const hash = digest === undefined && offset === 0 ? createHash('sha256') : undefined;
-    const patched = await patchFile({ ...options, url, start: offset, headers: base, idleMs, hash });
+    const patched = await patchFile({ ...patchOf(offset), headers: withLength, hash });
     if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
     const result = resultOf(patched);
     if (result) {
@@ -202,8 +219,8 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   // the digest declared at creation, the rest of the file. Every byte is there already when the
   // server stopped before finishing: the empty PATCH at the end finishes it (409 while the
   // server is still at it).
-  const headers = deferred && digest !== undefined ? { ...base, 'Imagine-Sha256': digest } : base;
-  const patched = await patchFile({ ...options, url, start: deferred ? options.size : offset, headers, idleMs });
+  const headers = deferred && digest !== undefined ? { ...withLength, 'Imagine-Sha256': digest } : withLength;
+  const patched = await patchFile({ ...patchOf(deferred ? options.size : offset), headers });
   if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
   const result = resultOf(patched);
   if (result) {
@@ -212,6 +229,50 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   }
   const reached = Number(patched.headers.get('upload-offset'));
   throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${options.size} bytes`);
+}
+
+export interface TusHeadStartOptions {
+  fetch: typeof fetch;
+  endpoint: string;
+  token?: string;
+  metadata: Record<string, string | undefined>;
+  /** The file's bytes as they are written (`followFile`). */
+  stream: Readable;
+  /** Called with the upload's URL once it is made, before any byte is sent. */
+  onCreated?: (url: string) => void;
+  signal?: AbortSignal;
+  idleTimeoutMs?: number;
+}
+
+/**
+ * A head start: sends a file while it is still being written (a push's spool file while
+ * exiftool makes it), so that its upload and its making overlap. Creates an upload with
+ * `Upload-Defer-Length: 1` (tus creation-defer-length) and sends the stream as one chunked
+ * PATCH, declaring neither the length nor the digest: `tusUpload` with the URL then finishes
+ * it (HEAD tells how far it got; it sends the rest, the length and the digest of the finished
+ * file, which the server checks against what it received). Throws when the server does not
+ * take a deferred length or anything fails; whatever arrived stays for `tusUpload`.
+ */
+export async function tusHeadStart(options: TusHeadStartOptions): Promise<{ url: string; sent: number }> {
+  const base: Record<string, string> = { 'Tus-Resumable': TUS_VERSION };
+  if (options.token) base.Authorization = `Bearer ${options.token}`;
+  const idleMs = options.idleTimeoutMs ?? 60_000;
+  const created = await callTus(
+    options,
+    idleMs,
+    options.endpoint,
+    { method: 'POST', headers: { ...base, 'Upload-Defer-Length': '1', 'Upload-Metadata': encodeMetadata(options.metadata) } },
+    'POST upload',
+  );
+  if (created.status !== 201) throw await failure(created, 'POST upload');
+  await created.body?.cancel().catch(() => {});
+  const location = created.headers.get('location');
+  if (!location) throw new ProtocolError('ERR_UPSTREAM_INVALID', 'the created upload has no Location');
+  const url = new URL(location, options.endpoint).href;
+  options.onCreated?.(url);
+  const patched = await patchFile({ url, start: 0, headers: base, idleMs, signal: options.signal, stream: options.stream });
+  if (patched.status !== 204) throw await failure(patched, 'PATCH upload');
+  return { url, sent: Number(patched.headers.get('upload-offset')) };
 }
 
 /** The sha256 of the first `size` bytes of a file (a resumed upload's digest), ERR_UPLOAD_INCOMPLETE when it is shorter. */
@@ -228,16 +289,32 @@ async function hashFile(path: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
+interface PatchOptions {
+  url: string;
+  /** The upload's offset: where these bytes go. */
+  start: number;
+  headers: Record<string, string>;
+  idleMs: number;
+  signal?: AbortSignal;
+  /** Every byte sent is hashed on the way. */
+  hash?: Hash;
+  onProgress?: (done: number, total: number) => void;
+  /** The bytes: the file from `start` to `size`, with Content-Length ... */
+  file?: { path: string; size: number };
+  /** ... or a stream of unknown length (sent chunked). */
+  stream?: Readable;
+}
+
 /**
- * Sends the file from `start` to its end as one PATCH, through node streams; answers the
- * server's response (its body read). Aborted by the caller's signal, or when nothing moves for
- * `idleMs`; a connection error is ERR_UPSTREAM_UNREACHABLE. With `hash`, every byte read is
- * hashed on the way; `hashed` says how many (the whole rest of the file only when it was all read).
+ * Sends the file from `start` to its end (or the stream) as one PATCH, through node streams;
+ * answers the server's response (its body read). Aborted by the caller's signal, or when
+ * nothing moves for `idleMs`; a connection error is ERR_UPSTREAM_UNREACHABLE. With `hash`,
+ * every byte read is hashed on the way; `hashed` says how many (all of them only when
+ * everything was read).
  */
-async function patchFile(
-  options: TusUploadOptions & { url: string; start: number; headers: Record<string, string>; idleMs: number; hash?: Hash },
-): Promise<Response & { hashed?: number }> {
-  const { start, size } = options;
+async function patchFile(options: PatchOptions): Promise<Response & { hashed?: number }> {
+  const { start } = options;
+  const size = options.file?.size;
   const target = new URL(options.url);
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
     throw new ProtocolError('ERR_UPSTREAM_INVALID', `the upload URL is not http(s): ${target.protocol}`);
@@ -248,7 +325,7 @@ async function patchFile(
       ...options.headers,
       'Upload-Offset': String(start),
       'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(size - start),
+      ...(size === undefined ? {} : { 'Content-Length': String(size - start) }),
     },
   });
   let timer: NodeJS.Timeout | undefined;
@@ -268,18 +345,19 @@ async function patchFile(
   let hashed = 0;
   try {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-    if (start < size) {
+    const source = options.stream ?? (size !== undefined && start < size ? createReadStream(options.file!.path, { start, end: size - 1, highWaterMark: 1024 * 1024 }) : undefined);
+    if (source) {
       let sent = start;
       let reported = start;
-      const file = createReadStream(options.path, { start, end: size - 1, highWaterMark: 1024 * 1024 });
-      file.on('data', (chunk) => {
+      const file = source;
+      file.on('data', (chunk: Buffer) => {
         touch();
         if (options.hash) {
           options.hash.update(chunk as Buffer);
           hashed += chunk.length;
         }
         sent += chunk.length;
-        if (sent - reported >= PROGRESS_EVERY_BYTES) {
+        if (size !== undefined && sent - reported >= PROGRESS_EVERY_BYTES) {
           reported = sent;
           options.onProgress?.(sent, size);
         }

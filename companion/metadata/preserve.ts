@@ -70,6 +70,12 @@ export interface PreserveOptions {
    * straight from `edited`: no copy first). It must not exist; on failure it is removed.
    */
   output?: string;
+  /**
+   * With `output`, when one exiftool command makes the whole result (the usual case): called
+   * as it starts writing `output`, front to back, with a promise that settles when it is done,
+   * so the caller can read (send) the file as it grows.
+   */
+  onOutputStarted?: (written: Promise<void>) => void;
 }
 
 export interface PreserveResult {
@@ -272,23 +278,31 @@ export async function preserve(originalPath: string, editedPath: string, options
       }
       commands.push([...WRITE_ARGS, '-m', ...copyOriginal, ...[...assignments, ...identity].map(([t, v]) => assignment(t, v))]);
     }
-    for (const [i, args] of commands.entries()) {
-      // The first command makes `output` from `edited`; the others change the result in place.
-      // (With -o, exiftool's -overwrite_original would move `edited` to `output`, not copy it.)
-      const written =
-        i === 0 && options.output
-          ? await run([...args.filter((a) => a !== '-overwrite_original'), '-o', options.output, editedPath])
-          : await run([...args, target]);
-      const tooLarge = written.find((w) => /too large/i.test(w));
-      if (tooLarge) throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `XMP cannot be written: ${tooLarge}`);
-      warnings.push(...written);
-    }
-
     // IIM restored from the original must carry the values the user meant to change.
     const intendedIim = [...(intended ?? [])].filter((name) => {
       const field = profile.field(name);
       return field && !field.custom && field.read.iim;
     });
+    for (const [i, args] of commands.entries()) {
+      // The first command makes `output` from `edited`; the others change the result in place.
+      // (With -o, exiftool's -overwrite_original would move `edited` to `output`, not copy it.)
+      let written: string[];
+      if (i === 0 && options.output) {
+        const writing = run([...args.filter((a) => a !== '-overwrite_original'), '-o', options.output, editedPath]);
+        if (commands.length === 1 && intendedIim.length === 0 && options.onOutputStarted) {
+          const done = writing.then(() => undefined);
+          done.catch(() => {}); // the caller's to handle; the failure itself is thrown below
+          options.onOutputStarted(done);
+        }
+        written = await writing;
+      } else {
+        written = await run([...args, target]);
+      }
+      const tooLarge = written.find((w) => /too large/i.test(w));
+      if (tooLarge) throw new ProtocolError('ERR_PAYLOAD_TOO_LARGE', `XMP cannot be written: ${tooLarge}`);
+      warnings.push(...written);
+    }
+
     if (intendedIim.length) {
       const current = await readMetadata(target, { profile });
       if (current.iim.digest !== 'no-iim') {
