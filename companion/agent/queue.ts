@@ -559,6 +559,8 @@ export class PushQueue implements QueueSummary {
     clearTimeout(this.#timer);
     this.#abort.abort(new ProtocolError('ERR_SERVICE_UNAVAILABLE', 'the agent is stopping'));
     await this.#running?.catch(() => {});
+    // Head starts stop with the abort; what they sent is resumed at the next start.
+    await Promise.all([...this.#headStarts.values()].map((headStart) => headStart.done));
     await this.#db.write().catch(() => {});
   }
 }
