@@ -24,7 +24,7 @@ import type { WorkflowPolicy } from '../../shared/schemas/agent.ts';
 import { formatUri, parseUri } from '../../shared/uri.ts';
 import { preserve } from '../metadata/preserve.ts';
 import type { CheckoutRecord } from './checkouts.ts';
-import { ensurePolicy, readPolicyFacts } from './policy.ts';
+import { ensurePolicy, readPolicyFacts, type PolicyFacts } from './policy.ts';
 import { removeSpoolFolder, spoolFolder, whileSettled } from './spool.ts';
 
 export interface PreparePushOptions {
@@ -74,17 +74,23 @@ export async function preparePush(options: PreparePushOptions): Promise<Prepared
   try {
     const pristine = checkout.pristine;
     const base = { versionId: checkout.baseVersion, uri: baseVersionUri(checkout) };
+    // The policy facts are read as soon as the file is written, beside preservation's last read.
+    let early: Promise<PolicyFacts> | undefined;
     const result = await whileSettled(
       source,
       () =>
         preserve(pristine, source, {
           base,
           output: prepared,
-          onOutputStarted: options.onWriting && ((written) => options.onWriting!({ path: prepared, filename }, written)),
+          onOutputStarted: (written) => {
+            early = written.then(() => readPolicyFacts(prepared, filename));
+            early.catch(() => {}); // awaited below when preservation succeeds
+            options.onWriting?.({ path: prepared, filename }, written);
+          },
         }),
       { settleMs: options.settleMs },
     );
-    const [facts, { size }] = await Promise.all([readPolicyFacts(prepared, filename), stat(prepared)]);
+    const [facts, { size }] = await Promise.all([early ?? readPolicyFacts(prepared, filename), stat(prepared)]);
     ensurePolicy(options.policy, facts);
     return { path: prepared, size, filename, mediaType: facts.mediaType, restored: result.restored, warnings: result.warnings };
   } catch (error) {

@@ -121,8 +121,19 @@ interface HeadStart {
   url: string | undefined;
   /** Settles (never rejects) when the head start has ended, however it ended. */
   done: Promise<void>;
+  /** The file's digest, taken once it was written, with what identifies that file (`hashUnchanged`). */
+  digest: Promise<{ sha256: string; size: number; ino: number; mtimeMs: number }>;
   /** Stops it and removes its upload (the push was refused before it was queued). */
   abandon(): void;
+}
+
+/** The digest of a file with its identity, refused (rejects) when the file changed while it was hashed. */
+async function hashUnchanged(path: string): Promise<{ sha256: string; size: number; ino: number; mtimeMs: number }> {
+  const before = await stat(path);
+  const { sha256, size } = await BlobStore.hashFile(path);
+  const after = await stat(path);
+  if (after.ino !== before.ino || after.mtimeMs !== before.mtimeMs || after.size !== size) throw new Error(`${path} changed while it was hashed`);
+  return { sha256, size, ino: after.ino, mtimeMs: after.mtimeMs };
 }
 
 /** An upload's Upload-Metadata for a queue item. No sha256: it is declared after the bytes (hashed while they are sent, or known). */
@@ -236,7 +247,7 @@ export class PushQueue implements QueueSummary {
         settleMs: this.#options.settleMs,
         onWriting: (file, written) => {
           const metadata = uploadMetadata({ kind: 'version', filename: file.filename, comment: request.comment, idempotencyKey, assetId: checkout.assetId, baseVersion: checkout.baseVersion });
-          headStart = this.#headStart(checkout.connection, metadata, followFile(file.path, written));
+          headStart = this.#headStart(checkout.connection, metadata, followFile(file.path, written), written.then(() => hashUnchanged(file.path)));
         },
       });
     } catch (error) {
@@ -407,8 +418,14 @@ export class PushQueue implements QueueSummary {
       // digest (declared at the end, checked by the server against what it received) is taken
       // meanwhile.
       this.#headStarts.delete(item.id);
-      const [digest] = await Promise.all([item.sha256 === undefined ? BlobStore.hashFile(item.path).catch(() => undefined) : undefined, headStart.done]);
-      if (digest && digest.size === item.size) this.#set(item, { sha256: digest.sha256 });
+      const [early] = await Promise.all([headStart.digest.catch(() => undefined), headStart.done]);
+      // Taken as soon as the file was written, unless something rewrote it since.
+      const current = await stat(item.path).catch(() => undefined);
+      const digest =
+        early && current && current.ino === early.ino && current.mtimeMs === early.mtimeMs && current.size === early.size
+          ? early
+          : await BlobStore.hashFile(item.path).catch(() => undefined);
+      if (item.sha256 === undefined && digest?.size === item.size) this.#set(item, { sha256: digest.sha256 });
       if (headStart.url && !item.uploadUrl) this.#set(item, { uploadUrl: headStart.url });
       await this.#save().catch(() => {});
     }
@@ -477,11 +494,13 @@ export class PushQueue implements QueueSummary {
   }
 
   /** Starts sending a push's file while it is being written (see the module comment); never throws. */
-  #headStart(connectionId: string, metadata: Record<string, string | undefined>, stream: Readable): HeadStart {
+  #headStart(connectionId: string, metadata: Record<string, string | undefined>, stream: Readable, digest: HeadStart['digest']): HeadStart {
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.#abort.signal]);
+    digest.catch(() => {}); // a failed write fails the push; an unreadable file is hashed again
     const headStart: HeadStart = {
       url: undefined,
+      digest,
       done: (async () => {
         const { connection, endpoint } = await this.#uploadsEndpoint(connectionId);
         await tusHeadStart({
