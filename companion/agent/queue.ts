@@ -278,16 +278,18 @@ export class PushQueue implements QueueSummary {
     if (request.comment) item.comment = request.comment;
     if (request.requestId) item.requestId = request.requestId;
     if (headStart?.url) item.uploadUrl = headStart.url;
+    // Known to the worker before the item is: it never sends beside its head start.
+    if (headStart) this.#headStarts.set(id, headStart);
     this.#db.data.items.push(item);
     try {
       await this.#save();
     } catch (error) {
       this.#db.data.items = this.#db.data.items.filter((i) => i.id !== id);
+      this.#headStarts.delete(id);
       headStart?.abandon();
       await removeSpoolFolder(this.#services.dir, id);
       throw error;
     }
-    if (headStart) this.#headStarts.set(id, headStart);
     await this.#checkouts.update(checkout.id, { state: 'pushing', pushItem: id });
     this.#kick();
     return this.require(id);
