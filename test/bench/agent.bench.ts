@@ -25,14 +25,13 @@
  * Results are printed and written into docs/benchmarks.md between the agent markers (not with
  * BENCH_NO_DOC=1). Options: BENCH_MB (default 200), BENCH_ROUNDS (default 5).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { buildApp } from '../../companion/app.ts';
 import { loadConfig } from '../../companion/config.ts';
@@ -42,6 +41,7 @@ import { libraryServicesOptions, openLibraryServices } from '../../companion/lib
 import { endExiftool, runExiftool } from '../../companion/metadata/exiftool.ts';
 import { fixture } from '../helpers/metadata.ts';
 import { writeBenchSection } from './bench-doc.ts';
+import { startLibraryProcess } from './library-process.ts';
 import { postFile } from './post-file.ts';
 
 const megabytes = Number(process.env.BENCH_MB ?? 200);
@@ -78,21 +78,8 @@ async function startLibraryServer(dataDir: string): Promise<{ origin: string; ad
   await services.auth.addUser({ name: 'admin', admin: true });
   const admin = (await services.auth.createToken('admin')).token;
   await services.close();
-  const root = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(process.execPath, [join(root, 'companion/bin/imagine.js'), 'serve', '--data', dataDir, '--port', '0', '--json'], {
-    cwd: root,
-    env: { ...process.env, IMAGINE_ROLE: 'library', IMAGINE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-    });
-    child.once('exit', (code) => reject(new Error(`library server exited (${code})`)));
-  });
-  return { origin: (JSON.parse(line) as { url: string }).url, admin, child };
+  const { url, child } = await startLibraryProcess(dataDir);
+  return { origin: url, admin, child };
 }
 
 const work = await mkdtemp(join(tmpdir(), 'imagine-bench-agent-'));

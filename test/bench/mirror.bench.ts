@@ -14,11 +14,10 @@
  * Results are printed and written into docs/benchmarks.md between the mirror markers.
  * Options: BENCH_SKIP=sync,search to skip sections; BENCH_MIRROR_ASSETS; BENCH_MIRROR_SEARCH_ASSETS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { ProtocolClient } from '../../shared/client.ts';
 import type { Asset, SearchQuery } from '../../shared/schemas/asset.ts';
@@ -33,8 +32,8 @@ import { MirrorStore } from '../../companion/agent/mirror/store.ts';
 import { LocalIndex } from '../../companion/agent/mirror/local-index.ts';
 import { ADJECTIVES, COLLECTIONS, EXTRA_KEYWORDS, SETTINGS, SUBJECTS, generateAssets, mulberry32 } from './synthetic-assets.ts';
 import { writeBenchSection } from './bench-doc.ts';
+import { startLibraryProcess } from './library-process.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const skip = new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean));
 const SYNC_ASSETS = Number(process.env.BENCH_MIRROR_ASSETS ?? 2000);
 const SEARCH_ASSETS = Number(process.env.BENCH_MIRROR_SEARCH_ASSETS ?? 100_000);
@@ -50,21 +49,9 @@ const loadBefore = loadavg()[0]!;
 const children: ChildProcess[] = [];
 
 async function startLibraryServer(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(root, 'companion/bin/imagine.js'), 'serve', '--data', dataDir, '--port', '0', '--json'], {
-    cwd: root,
-    env: { ...process.env, IMAGINE_ROLE: 'library', IMAGINE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
-    });
-    child.once('exit', (code) => reject(new Error(`library server exited (${code})`)));
-  });
-  return { url: (JSON.parse(line) as { url: string }).url, child };
+  const server = await startLibraryProcess(dataDir);
+  children.push(server.child);
+  return server;
 }
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
