@@ -13,9 +13,10 @@
  *    again (only a `new-asset` conflict resolution rewrites it, and forgets its digest).
  *
  * Whatever fails, the spool folder is removed and the user's file is untouched (only read).
- * Steps 1 and 2 overlap: a 200 MB file costs one exiftool rewrite here, no copy besides. The copy
- * is not hashed here: the queue's worker hashes the bytes it reads to upload them and declares
- * the digest after them (docs/decisions.md, "save-back speed").
+ * Steps 1 and 2 overlap: a 200 MB file costs one exiftool rewrite here, no copy besides, and
+ * the policy facts are read as soon as it is written. `onWriting` lets the queue send the file
+ * while it is written and hash it once it is; its digest is declared after the bytes
+ * (docs/decisions.md, "save-back: one exiftool rewrite ... a head start").
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
