@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { endExiftool } from '../companion/metadata/exiftool.ts';
 import { blobPath, killChildren, lastLine, noiseImage, readCatalog, runCli, startServer, type Server } from './helpers/integration.ts';
+import { seededRandom } from '../shared/seeded-random.ts';
 
 const REQUESTS = Number(process.env.IIIF_FUZZ_REQUESTS ?? 3000);
 const CONCURRENCY = 6;
@@ -32,19 +33,8 @@ let bombId: string;
 let truncatedId: string;
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
-/** Deterministic pseudo-random numbers (a failure can be replayed). */
-function random(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-const rnd = random(20261121);
+const rnd = seededRandom(20261121);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)]!;
 const int = (max: number) => Math.floor(rnd() * max);
 

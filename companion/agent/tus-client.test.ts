@@ -50,6 +50,20 @@ const options = (extra: Partial<Parameters<typeof tusUpload>[0]> = {}) => ({
   ...extra,
 });
 
+/** Sends the first half of the file to an upload by hand; answers how many bytes that is. */
+async function sendFirstHalf(url: string): Promise<number> {
+  const half = Math.floor(file.length / 2);
+  const first = await fetch(url, {
+    method: 'PATCH',
+    headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}`, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+    body: new Uint8Array(file.subarray(0, half)),
+  });
+  assert.equal(first.status, 204);
+  return half;
+}
+
+const headOf = (url: string) => fetch(url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } });
+
 async function createUpload(declare = true): Promise<string> {
   const res = await fetch(endpoint(), {
     method: 'POST',
@@ -79,13 +93,7 @@ describe('tusUpload', () => {
 
   test('resumes a known upload from the offset the server reports, sending only the rest', async () => {
     const url = await createUpload();
-    const half = Math.floor(file.length / 2);
-    const first = await fetch(url, {
-      method: 'PATCH',
-      headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}`, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
-      body: new Uint8Array(file.subarray(0, half)),
-    });
-    assert.equal(first.status, 204);
+    const half = await sendFirstHalf(url);
     const progress: number[] = [];
     const result = await tusUpload(options({ uploadUrl: url, onProgress: (done) => progress.push(done) }));
     assert.equal(progress[0], half, 'started from the server offset');
@@ -135,13 +143,7 @@ describe('tusUpload', () => {
 
     test('a resumed upload reads the whole file for its digest; one whose bytes all arrived only declares it', async () => {
       const url = await createUpload(false);
-      const half = Math.floor(file.length / 2);
-      const first = await fetch(url, {
-        method: 'PATCH',
-        headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}`, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
-        body: new Uint8Array(file.subarray(0, half)),
-      });
-      assert.equal(first.status, 204);
+      const half = await sendFirstHalf(url);
       const digests: string[] = [];
       const result = await tusUpload(options({ uploadUrl: url, metadata: { filename: 'photo.jpg' }, onDigest: (d) => void digests.push(d) }));
       assert.deepEqual(digests, [sha256(file)]);
@@ -216,7 +218,7 @@ describe('tusUpload', () => {
       const written = writeSlowly(growing, file);
       const { url, sent } = await headStart(followFile(growing, written, { pollMs: 2 }));
       assert.equal(sent, file.length);
-      const waiting = await fetch(url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } });
+      const waiting = await headOf(url);
       assert.equal(waiting.headers.get('upload-defer-length'), '1');
       const digests: string[] = [];
       const result = await tusUpload(options({ path: growing, uploadUrl: url, metadata: { filename: 'growing.jpg' }, onDigest: (d) => void digests.push(d) }));
@@ -238,7 +240,7 @@ describe('tusUpload', () => {
         }),
       );
       assert.ok(url);
-      const head = await fetch(url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } });
+      const head = await headOf(url);
       const arrived = Number(head.headers.get('upload-offset'));
       assert.ok(arrived < file.length, `${arrived} bytes arrived before the cut`);
       // The file is finished after all (another attempt of the writer); the upload goes on from there.
@@ -254,7 +256,7 @@ describe('tusUpload', () => {
       await writeFile(shorter, small);
       const landed = await tusUpload(options({ path: shorter, size: small.length, uploadUrl: first.url, metadata: { filename: 'shorter.jpg' } }));
       assert.equal(library.services.library.getAsset(landed.assetId).versions.at(-1)?.sha256, sha256(small));
-      assert.equal((await fetch(first.url, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${library.admin}` } })).status, 404);
+      assert.equal((await headOf(first.url)).status, 404);
 
       const flipped = Buffer.from(file);
       flipped.writeUInt8(flipped.readUInt8(5000) ^ 0xff, 5000);

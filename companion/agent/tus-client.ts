@@ -199,16 +199,9 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
     // The bytes, hashed as they are read when they are the whole file and the digest is unknown.
     const hash = digest === undefined && offset === 0 ? createHash('sha256') : undefined;
     const patched = await patchFile({ ...patchOf(offset), headers: withLength, hash });
-    if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
-    const result = resultOf(patched);
-    if (result) {
-      options.onProgress?.(options.size, options.size);
-      return result;
-    }
-    const reached = Number(patched.headers.get('upload-offset'));
-    if (reached !== options.size) {
-      throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${options.size} bytes`);
-    }
+    const answer = await patchAnswer(patched, options);
+    if (answer.result) return answer.result;
+    if (answer.reached !== options.size) throw incomplete(answer.reached, options.size);
     if (hash && patched.hashed === options.size) digest = hash.digest('hex');
   }
   if (deferred) {
@@ -220,16 +213,21 @@ export async function tusUpload(options: TusUploadOptions): Promise<TusResult> {
   // server stopped before finishing: the empty PATCH at the end finishes it (409 while the
   // server is still at it).
   const headers = deferred && digest !== undefined ? { ...withLength, 'Imagine-Sha256': digest } : withLength;
-  const patched = await patchFile({ ...patchOf(deferred ? options.size : offset), headers });
+  const answer = await patchAnswer(await patchFile({ ...patchOf(deferred ? options.size : offset), headers }), options);
+  if (answer.result) return answer.result;
+  throw incomplete(answer.reached, options.size);
+}
+
+/** A PATCH's answer: the result when it finished the upload (progress then complete), else the offset reached; a refusal is thrown. */
+async function patchAnswer(patched: Response, options: Pick<TusUploadOptions, 'size' | 'onProgress'>): Promise<{ result?: TusResult; reached: number }> {
   if (patched.status !== 204 && patched.status !== 200) throw await failure(patched, 'PATCH upload');
   const result = resultOf(patched);
-  if (result) {
-    options.onProgress?.(options.size, options.size);
-    return result;
-  }
-  const reached = Number(patched.headers.get('upload-offset'));
-  throw new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${options.size} bytes`);
+  if (result) options.onProgress?.(options.size, options.size);
+  return { result, reached: Number(patched.headers.get('upload-offset')) };
 }
+
+const incomplete = (reached: number, size: number) =>
+  new ProtocolError('ERR_UPLOAD_INCOMPLETE', `the upload stopped at ${Number.isFinite(reached) ? reached : '?'} of ${size} bytes`);
 
 export interface TusHeadStartOptions {
   fetch: typeof fetch;

@@ -30,6 +30,7 @@ import { IiifService } from '../../companion/iiif/service.ts';
 import { defaults } from '../../companion/config.ts';
 import { killChildren, lastLine, listTree, readCatalog, runCli, startServer, stopChild, type Server } from '../helpers/integration.ts';
 import { writeBenchSection } from './bench-doc.ts';
+import { seededRandom } from '../../shared/seeded-random.ts';
 
 const WIDTH = 6000;
 const HEIGHT = 4000;
@@ -50,16 +51,6 @@ interface Row {
 }
 const rows: Row[] = [];
 
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -154,7 +145,7 @@ function advertisedCount(): number {
 
 /** Random regions with a bounded output size: `{x,y,w,h}/{w'},/0/default.jpg`. */
 function randomRegions(seed: number, count: number): string[] {
-  const rnd = seeded(seed);
+  const rnd = seededRandom(seed);
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     const w = 200 + Math.floor(rnd() * 2800);
@@ -168,7 +159,7 @@ function randomRegions(seed: number, count: number): string[] {
 }
 
 function thumbnails(seed: number, count: number): string[] {
-  const rnd = seeded(seed);
+  const rnd = seededRandom(seed);
   return Array.from({ length: count }, () => `full/!${96 + Math.floor(rnd() * 600)},${96 + Math.floor(rnd() * 600)}/0/default.jpg`);
 }
 
