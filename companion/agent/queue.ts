@@ -121,6 +121,10 @@ interface HeadStart {
   url: string | undefined;
   /** Settles (never rejects) when the head start has ended, however it ended. */
   done: Promise<void>;
+  /** Bytes sent so far. */
+  sent: number;
+  /** Told of every chunk sent (the queue item's progress, once there is an item). */
+  onSent?: (sent: number) => void;
   /** The file's digest, taken once it was written, with what identifies that file (`hashUnchanged`). */
   digest: Promise<{ sha256: string; size: number; ino: number; mtimeMs: number }>;
   /** Stops it and removes its upload (the push was refused before it was queued). */
@@ -279,7 +283,11 @@ export class PushQueue implements QueueSummary {
     if (request.requestId) item.requestId = request.requestId;
     if (headStart?.url) item.uploadUrl = headStart.url;
     // Known to the worker before the item is: it never sends beside its head start.
-    if (headStart) this.#headStarts.set(id, headStart);
+    if (headStart) {
+      this.#headStarts.set(id, headStart);
+      headStart.onSent = (sent) => (item.progress = { done: Math.min(sent, item.size), total: item.size });
+      headStart.onSent(headStart.sent);
+    }
     this.#db.data.items.push(item);
     try {
       await this.#save();
@@ -500,8 +508,10 @@ export class PushQueue implements QueueSummary {
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.#abort.signal]);
     digest.catch(() => {}); // a failed write fails the push; an unreadable file is hashed again
+
     const headStart: HeadStart = {
       url: undefined,
+      sent: 0,
       digest,
       done: (async () => {
         const { connection, endpoint } = await this.#uploadsEndpoint(connectionId);
@@ -513,6 +523,10 @@ export class PushQueue implements QueueSummary {
           stream,
           signal,
           onCreated: (url) => (headStart.url = url),
+          onSent: (sent) => {
+            headStart.sent = sent;
+            headStart.onSent?.(sent);
+          },
         });
       })().then(
         () => undefined,

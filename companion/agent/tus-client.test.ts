@@ -199,8 +199,8 @@ describe('tusUpload', () => {
   });
 
   describe('a head start: the file sent while it is written (deferred length)', () => {
-    const headStart = (stream: Readable, endpointUrl = endpoint()) =>
-      tusHeadStart({ fetch, endpoint: endpointUrl, token: library.admin, metadata: { filename: 'growing.jpg' }, stream });
+    const headStart = (stream: Readable, endpointUrl = endpoint(), onSent?: (sent: number) => void) =>
+      tusHeadStart({ fetch, endpoint: endpointUrl, token: library.admin, metadata: { filename: 'growing.jpg' }, stream, onSent });
     /** Writes `data` into `target` in three parts with pauses; answers the promise `followFile` waits for. */
     function writeSlowly(target: string, data: Buffer, fail = false): Promise<void> {
       return (async () => {
@@ -216,8 +216,10 @@ describe('tusUpload', () => {
     test('sends the bytes as they come without a length; tusUpload declares length and digest and lands', async () => {
       const growing = join(dir, 'growing.jpg');
       const written = writeSlowly(growing, file);
-      const { url, sent } = await headStart(followFile(growing, written, { pollMs: 2 }));
+      const reported: number[] = [];
+      const { url, sent } = await headStart(followFile(growing, written, { pollMs: 2 }), endpoint(), (n) => reported.push(n));
       assert.equal(sent, file.length);
+      assert.ok(reported.length >= 2 && reported.at(-1) === file.length, `progress as it went: ${reported.join(', ')}`);
       const waiting = await headOf(url);
       assert.equal(waiting.headers.get('upload-defer-length'), '1');
       const digests: string[] = [];

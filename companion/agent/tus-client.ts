@@ -238,6 +238,8 @@ export interface TusHeadStartOptions {
   stream: Readable;
   /** Called with the upload's URL once it is made, before any byte is sent. */
   onCreated?: (url: string) => void;
+  /** Called with the bytes sent so far, as they go. */
+  onSent?: (sent: number) => void;
   signal?: AbortSignal;
   idleTimeoutMs?: number;
 }
@@ -268,7 +270,7 @@ export async function tusHeadStart(options: TusHeadStartOptions): Promise<{ url:
   if (!location) throw new ProtocolError('ERR_UPSTREAM_INVALID', 'the created upload has no Location');
   const url = new URL(location, options.endpoint).href;
   options.onCreated?.(url);
-  const patched = await patchFile({ url, start: 0, headers: base, idleMs, signal: options.signal, stream: options.stream });
+  const patched = await patchFile({ url, start: 0, headers: base, idleMs, signal: options.signal, stream: options.stream, onSent: options.onSent });
   if (patched.status !== 204) throw await failure(patched, 'PATCH upload');
   return { url, sent: Number(patched.headers.get('upload-offset')) };
 }
@@ -297,6 +299,8 @@ interface PatchOptions {
   /** Every byte sent is hashed on the way. */
   hash?: Hash;
   onProgress?: (done: number, total: number) => void;
+  /** Every chunk: the bytes sent so far (also without a known size). */
+  onSent?: (sent: number) => void;
   /** The bytes: the file from `start` to `size`, with Content-Length ... */
   file?: { path: string; size: number };
   /** ... or a stream of unknown length (sent chunked). */
@@ -355,6 +359,7 @@ async function patchFile(options: PatchOptions): Promise<Response & { hashed?: n
           hashed += chunk.length;
         }
         sent += chunk.length;
+        options.onSent?.(sent);
         if (size !== undefined && sent - reported >= PROGRESS_EVERY_BYTES) {
           reported = sent;
           options.onProgress?.(sent, size);
