@@ -268,6 +268,8 @@ export async function preserve(originalPath: string, editedPath: string, options
       const revertKeys = new Set(reverted.map((f) => topLevelXmpKey(f.xmp)).filter((k): k is string => !!k));
       const xmp = await mergedXmp({ docO, docE, revertKeys, identity, jpeg: readE.mimeType === 'image/jpeg', sidecar });
       warnings.push(...xmp.warnings);
+      // COPY_ARGS, without -E, which would decode the block's entities: these assignments are
+      // deletions and `IPTCDigest=new`, nothing -E would change.
       commands.push([...COPY_ARGS, '-m', `-XMP<=${xmp.block}`, ...copyOriginal, ...assignments.map(([t, v]) => assignment(t, v))]);
       if (xmp.copyGroups.length) commands.push([...COPY_ARGS, '-m', '-tagsFromFile', sidecar, ...xmp.copyGroups.map((g) => `-${g}:all`)]);
     } else {
