@@ -126,17 +126,21 @@ interface HeadStart {
   /** Told of every chunk sent (the queue item's progress, once there is an item). */
   onSent?: (sent: number) => void;
   /** The file's digest, taken once it was written, with what identifies that file (`hashUnchanged`). */
-  digest: Promise<{ sha256: string; size: number; ino: number; mtimeMs: number }>;
+  digest: Promise<{ sha256: string } & FileIdentity>;
   /** Stops it and removes its upload (the push was refused before it was queued). */
   abandon(): void;
 }
 
+type FileIdentity = { ino: number; mtimeMs: number; size: number };
+/** Whether two looks at a path saw the same file (exiftool rewrites into a new file and renames it). */
+const sameFile = (a: FileIdentity, b: FileIdentity) => a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size;
+
 /** The digest of a file with its identity, refused (rejects) when the file changed while it was hashed. */
-async function hashUnchanged(path: string): Promise<{ sha256: string; size: number; ino: number; mtimeMs: number }> {
+async function hashUnchanged(path: string): Promise<{ sha256: string } & FileIdentity> {
   const before = await stat(path);
   const { sha256, size } = await BlobStore.hashFile(path);
   const after = await stat(path);
-  if (after.ino !== before.ino || after.mtimeMs !== before.mtimeMs || after.size !== size) throw new Error(`${path} changed while it was hashed`);
+  if (!sameFile(before, after) || after.size !== size) throw new Error(`${path} changed while it was hashed`);
   return { sha256, size, ino: after.ino, mtimeMs: after.mtimeMs };
 }
 
@@ -425,17 +429,14 @@ export class PushQueue implements QueueSummary {
     const headStart = this.#headStarts.get(item.id);
     if (headStart) {
       // What it sent is resumed below: the worker never sends while it does. The finished file's
-      // digest (declared at the end, checked by the server against what it received) is taken
-      // meanwhile.
+      // digest (declared at the end, checked by the server against what it received) was taken
+      // as soon as the file was written; if something rewrote the file since, the upload hashes it.
       this.#headStarts.delete(item.id);
-      const [early] = await Promise.all([headStart.digest.catch(() => undefined), headStart.done]);
-      // Taken as soon as the file was written, unless something rewrote it since.
+      const [digest] = await Promise.all([headStart.digest.catch(() => undefined), headStart.done]);
       const current = await stat(item.path).catch(() => undefined);
-      const digest =
-        early && current && current.ino === early.ino && current.mtimeMs === early.mtimeMs && current.size === early.size
-          ? early
-          : await BlobStore.hashFile(item.path).catch(() => undefined);
-      if (item.sha256 === undefined && digest?.size === item.size) this.#set(item, { sha256: digest.sha256 });
+      if (item.sha256 === undefined && digest && current && sameFile(digest, current) && digest.size === item.size) {
+        this.#set(item, { sha256: digest.sha256 });
+      }
       if (headStart.url && !item.uploadUrl) this.#set(item, { uploadUrl: headStart.url });
       await this.#save().catch(() => {});
     }
@@ -508,7 +509,6 @@ export class PushQueue implements QueueSummary {
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.#abort.signal]);
     digest.catch(() => {}); // a failed write fails the push; an unreadable file is hashed again
-
     const headStart: HeadStart = {
       url: undefined,
       sent: 0,
